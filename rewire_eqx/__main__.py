@@ -1,0 +1,7 @@
+"""`python -m rewire_eqx`: see `rewire_eqx.cli`."""
+
+import sys
+
+from rewire_eqx.cli import main
+
+sys.exit(main())

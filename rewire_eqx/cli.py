@@ -1,0 +1,134 @@
+"""Command line: `python -m rewire_eqx {run,...}`.
+
+`run PATH [--field value ...]` loads the module-level `SPEC` of a spec file and lets
+tyro override any of its fields. User errors (a missing file, a file without `SPEC`, an
+invalid override or value) print one line to stderr and exit with status 2, before
+anything is compiled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import importlib.util
+import io
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import tyro
+
+__all__ = ["SpecError", "load_spec", "main", "parse_spec"]
+
+
+class SpecError(Exception):
+    """A user error in a spec file or an override; reported in one line, exit code 2."""
+
+
+def load_spec(path: str | Path) -> object:
+    """Import a spec file and return its module-level `SPEC` (a frozen dataclass)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"spec file {str(path)!r} does not exist")
+    module_spec = importlib.util.spec_from_file_location(f"_rewire_spec_{path.stem}", path)
+    if module_spec is None or module_spec.loader is None:
+        raise SpecError(f"spec file {str(path)!r} cannot be imported (is it a .py file?)")
+    module = importlib.util.module_from_spec(module_spec)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as error:  # the user's file: report, do not crash
+        raise SpecError(
+            f"spec file {str(path)!r} failed to load: {type(error).__name__}: {error}"
+        ) from error
+    if not hasattr(module, "SPEC"):
+        raise SpecError(f"spec file {str(path)!r} defines no module-level SPEC")
+    spec = module.SPEC
+    if not dataclasses.is_dataclass(spec) or isinstance(spec, type):
+        raise SpecError(
+            f"SPEC in {str(path)!r} is a {type(spec).__name__}, expected a spec dataclass "
+            "instance such as rewire_eqx.specs.RunSpec()"
+        )
+    return spec
+
+
+def _one_line(text: str) -> str:
+    """Collapse tyro's error message (a title, then paragraphs) to one line."""
+    blocks: list[list[str]] = [[]]
+    for raw in text.splitlines():
+        line = raw.strip().strip("│|╭╮╰╯+").strip()
+        title = re.fullmatch(r"[─-]+\s*(.*?)\s*[─-]+", line)
+        if title and title.group(1):  # a box's top border carries its title
+            blocks += [[title.group(1)], []]
+        elif re.fullmatch(r"[─\-\s]*", line):  # a rule ends a paragraph
+            blocks.append([])
+        else:
+            blocks[-1].append(line)
+    blocks = [block for block in blocks if block]
+    if not blocks:
+        return text.strip()
+    if len(blocks) > 1 and len(blocks[0]) == 1:
+        return f"{blocks[0][0]}: {' '.join(blocks[1])}"
+    return " ".join(blocks[0])
+
+
+def parse_spec(spec: object, args: Sequence[str], *, prog: str) -> object:
+    """Apply command-line overrides to a loaded spec with tyro.
+
+    `--help` prints tyro's help and exits 0; a bad override raises `SpecError`.
+    """
+    if any(a in ("-h", "--help") for a in args):
+        return tyro.cli(type(spec), default=spec, args=list(args), prog=prog)
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(captured):
+            return tyro.cli(type(spec), default=spec, args=list(args), prog=prog)
+    except SystemExit as exit_:
+        if exit_.code in (0, None):
+            raise
+        raise SpecError(_one_line(captured.getvalue())) from None
+    except ValueError as error:  # a spec's own validation on the overridden values
+        raise SpecError(str(error)) from None
+
+
+def _run(args: argparse.Namespace, rest: list[str]) -> int:
+    spec = parse_spec(load_spec(args.spec), rest, prog=f"rewire_eqx run {args.spec}")
+    from rewire_eqx.runner import run  # imported late: keeps `--help` and errors fast
+
+    run(spec)
+    return 0
+
+
+def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    parser = argparse.ArgumentParser(
+        prog="python -m rewire_eqx",
+        description="Continual reinforcement learning by rewiring neurons (JAX + Equinox).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    run = commands.add_parser(
+        "run",
+        help="train and evaluate the scenario of a spec file",
+        description="Load SPEC from a spec file, apply overrides (--field value), run it. "
+        "Pass --help after PATH to list every overridable field.",
+        add_help=False,
+    )
+    run.add_argument("spec", metavar="PATH", help="a spec file defining SPEC")
+    return parser, run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser, run_parser = _parser()
+    if argv[:1] == ["run"] and (len(argv) == 1 or argv[1] in ("-h", "--help")):
+        run_parser.print_help()
+        return 0 if len(argv) > 1 else 2
+    args, rest = parser.parse_known_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args, rest)
+    except SpecError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    parser.error(f"unknown command {args.command!r}")
+    return 2

@@ -1,0 +1,493 @@
+"""Equinox policy networks: a plain MLP and the rewired MLP of Section 3 (Eq. 2-12).
+
+Every module acts on one sample; callers `jax.vmap`. Selecting a wiring (a mode of the
+current task, or the cached wiring of a past task) *materialises* a `PlainMLP` whose
+hidden weight rows are permuted: `sigma(P (W h + b)) == sigma((P W) h + P b)`. Under
+`vmap` the permuted weights do not depend on the batch, so they are computed once.
+
+Conventions for the alignment adapters (Eq. 9-12) of hidden layer `l`:
+
+* `adapter_out[l]` parameterises `P''_l`, which acts on the output rows of `W_l`.
+* `adapter_in[l]` parameterises `P'_l`, which moves onto the input columns of the next
+  layer `W_{l+1}` (Eq. 10). The first hidden layer therefore has no input-side adapter,
+  and the last hidden layer's `P'` exists only when one head is shared by all tasks (with
+  one head per task, the frozen old heads pin it to the identity).
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int, PRNGKeyArray, Scalar
+
+from rewire_eqx import permutation as perm
+
+__all__ = [
+    "ACTIVATIONS",
+    "AbstractPolicyNet",
+    "ParameterCounts",
+    "PlainMLP",
+    "RewiredMLP",
+    "alignment_loss",
+    "cache_wiring",
+    "l2_loss",
+    "parameter_counts",
+    "refine_cached_orders",
+    "reset_adapters",
+    "restart_scores",
+]
+
+ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
+    "leaky_relu": lambda x: jax.nn.leaky_relu(x, negative_slope=0.2),
+    "relu": jax.nn.relu,
+    "tanh": jnp.tanh,
+    "elu": jax.nn.elu,
+    "silu": jax.nn.silu,
+    "gelu": jax.nn.gelu,
+}
+"""Elementwise activations by name (`leaky_relu` has slope 0.2, as in the paper)."""
+
+
+def _check_activation(activation: str) -> None:
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"activation={activation!r} is not known; valid choices: {sorted(ACTIVATIONS)}"
+        )
+
+
+def _select(tree, index):
+    """Index the leading axis of every array leaf (select one head of a stack)."""
+    return jax.tree.map(lambda a: a[index], tree)
+
+
+def _weight_and_bias(layer: eqx.nn.Linear) -> Float[Array, "out in_plus_1"]:
+    return jnp.concatenate([layer.weight, layer.bias[:, None]], axis=1)
+
+
+def _with_weight_and_bias(
+    layer: eqx.nn.Linear, stacked: Float[Array, "out in_plus_1"]
+) -> eqx.nn.Linear:
+    return eqx.tree_at(
+        lambda lin: (lin.weight, lin.bias), layer, (stacked[:, :-1], stacked[:, -1])
+    )
+
+
+class AbstractPolicyNet(eqx.Module):
+    """A policy body with task heads, called through a chosen wiring.
+
+    `with_mode(mode)` gives the network that acts on the current task in mode `mode`;
+    `with_task(task)` gives the network stored for a past task. Both return a
+    `PlainMLP`, called as `net(x, head=h)`.
+    """
+
+    @abc.abstractmethod
+    def with_mode(
+        self, mode: Int[Array, ""] | int, *, key: PRNGKeyArray | None = None
+    ) -> PlainMLP:
+        """The network acting on the current task in mode `mode`."""
+
+    @abc.abstractmethod
+    def with_task(self, task: Int[Array, ""] | int) -> PlainMLP:
+        """The network stored for task `task`."""
+
+    @property
+    @abc.abstractmethod
+    def num_modes(self) -> int:
+        """Number of wirings trained at once (1 for a plain network)."""
+
+
+class PlainMLP(AbstractPolicyNet):
+    """An MLP `W_L o sigma o W_{L-1} o ... o sigma o W_1` (Eq. 1) with stacked task heads.
+
+    **Arguments:**
+
+    - `in_size`, `out_size`: input and head output sizes.
+    - `hidden_sizes`: width of each hidden layer (at least one).
+    - `num_heads`: number of task-specific heads (1 for a shared head). All heads start
+      equal (a new task's head is a copy of the previous one).
+    - `activation`: a key of `ACTIVATIONS`.
+    - `key`: PRNG key.
+    """
+
+    hidden: tuple[eqx.nn.Linear, ...]
+    heads: eqx.nn.Linear  # every array has a leading `num_heads` axis
+    activation: str = eqx.field(static=True)
+
+    def __init__(
+        self,
+        in_size: int,
+        hidden_sizes: tuple[int, ...],
+        out_size: int,
+        *,
+        num_heads: int = 1,
+        activation: str = "leaky_relu",
+        key: PRNGKeyArray,
+    ):
+        _check_activation(activation)
+        if len(hidden_sizes) < 1 or min(hidden_sizes) < 1:
+            raise ValueError(
+                f"hidden_sizes={hidden_sizes!r} must be non-empty and positive"
+            )
+        if num_heads < 1:
+            raise ValueError(f"num_heads={num_heads} must be >= 1")
+        sizes = (in_size, *hidden_sizes)
+        hidden_key, head_key = jax.random.split(key)
+        layer_keys = jax.random.split(hidden_key, len(hidden_sizes))
+        self.hidden = tuple(
+            eqx.nn.Linear(sizes[i], sizes[i + 1], key=layer_keys[i])
+            for i in range(len(hidden_sizes))
+        )
+        head = eqx.nn.Linear(hidden_sizes[-1], out_size, key=head_key)
+        self.heads = jax.tree.map(lambda a: jnp.stack([a] * num_heads), head)
+        self.activation = activation
+
+    @property
+    def num_heads(self) -> int:
+        return self.heads.weight.shape[0]
+
+    @property
+    def num_modes(self) -> int:
+        return 1
+
+    @property
+    def hidden_sizes(self) -> tuple[int, ...]:
+        return tuple(layer.out_features for layer in self.hidden)
+
+    def head(self, index: Int[Array, ""] | int) -> eqx.nn.Linear:
+        """The head of task slot `index` (a traced index is fine)."""
+        return _select(self.heads, index)
+
+    def features(self, x: Float[Array, " in_size"]) -> Float[Array, " n"]:
+        """The last hidden layer's activations."""
+        act = ACTIVATIONS[self.activation]
+        for layer in self.hidden:
+            x = act(layer(x))
+        return x
+
+    def __call__(
+        self, x: Float[Array, " in_size"], *, head: Int[Array, ""] | int = 0
+    ) -> Float[Array, " out_size"]:
+        return self.head(head)(self.features(x))
+
+    def with_mode(self, mode, *, key=None) -> PlainMLP:
+        return self
+
+    def with_task(self, task) -> PlainMLP:
+        return self
+
+
+class RewiredMLP(AbstractPolicyNet):
+    """The rewired policy network: `W_L o sigma o P_{L-1} W_{L-1} o ... o sigma o P_1 W_1`.
+
+    Holds the weights (a `PlainMLP` body), K score vectors per hidden layer (multi-mode
+    rewiring, Eq. 5), the cached order of every task per hidden layer, and the alignment
+    adapters' score vectors (Eq. 9-12).
+
+    **Arguments:**
+
+    - `body`: the weights and heads.
+    - `num_modes`: K, the number of wirings trained at once.
+    - `num_tasks`: capacity of the wiring cache (one order per task and hidden layer).
+    - `tau`: SoftSort temperature of the score vectors (Eq. 4).
+    - `noise_scale`: scale of the Gumbel noise added to scores in training.
+    - `adapter_tau`: SoftSort temperature of the alignment adapters (tau_2).
+    """
+
+    body: PlainMLP
+    scores: tuple[Float[Array, "modes n"], ...]
+    cached_orders: tuple[Int[Array, "tasks n"], ...]
+    adapter_out: tuple[Float[Array, " n"], ...]
+    adapter_in: tuple[Float[Array, " n"], ...]
+    tau: float = eqx.field(static=True)
+    noise_scale: float = eqx.field(static=True)
+    adapter_tau: float = eqx.field(static=True)
+
+    def __init__(
+        self,
+        body: PlainMLP,
+        *,
+        num_modes: int = 3,
+        num_tasks: int = 1,
+        tau: float = 1.0,
+        noise_scale: float = 0.1,
+        adapter_tau: float = 0.1,
+    ):
+        if num_modes < 1:
+            raise ValueError(f"num_modes={num_modes} must be >= 1")
+        if num_tasks < 1:
+            raise ValueError(f"num_tasks={num_tasks} must be >= 1")
+        if not tau > 0 or not adapter_tau > 0:
+            raise ValueError(f"tau={tau} and adapter_tau={adapter_tau} must be > 0")
+        if not noise_scale >= 0:
+            raise ValueError(f"noise_scale={noise_scale} must be >= 0")
+        widths = body.hidden_sizes
+        self.body = body
+        self.scores = tuple(
+            jnp.tile(perm.identity_scores(n), (num_modes, 1)) for n in widths
+        )
+        self.cached_orders = tuple(
+            jnp.tile(perm.identity_order(n), (num_tasks, 1)) for n in widths
+        )
+        self.adapter_out = tuple(perm.identity_scores(n) for n in widths)
+        shared_head = body.num_heads == 1
+        in_widths = widths if shared_head else widths[:-1]
+        self.adapter_in = tuple(perm.identity_scores(n) for n in in_widths)
+        self.tau = float(tau)
+        self.noise_scale = float(noise_scale)
+        self.adapter_tau = float(adapter_tau)
+
+    @property
+    def num_modes(self) -> int:
+        return self.scores[0].shape[0]
+
+    @property
+    def num_tasks(self) -> int:
+        return self.cached_orders[0].shape[0]
+
+    def mode_orders(self, mode: Int[Array, ""] | int) -> tuple[Int[Array, " n"], ...]:
+        """The hard order of every hidden layer in mode `mode`."""
+        return tuple(perm.order_from_scores(s[mode]) for s in self.scores)
+
+    def with_mode(
+        self, mode: Int[Array, ""] | int, *, key: PRNGKeyArray | None = None
+    ) -> PlainMLP:
+        """The network of mode `mode`: hard forward, SoftSort backward (Eq. 3-4).
+
+        The scores' gradient is multiplied by K (Section 3.3). With `key`, Gumbel noise
+        of scale `noise_scale` is added to the scores (training-time exploration).
+        """
+        keys = (
+            [None] * len(self.scores)
+            if key is None
+            else list(jax.random.split(key, len(self.scores)))
+        )
+        layers = []
+        for layer, layer_scores, layer_key in zip(self.body.hidden, self.scores, keys):
+            scores = perm.scale_gradient(layer_scores[mode], float(self.num_modes))
+            if layer_key is not None and self.noise_scale > 0:
+                scores = perm.perturb_scores(scores, scale=self.noise_scale, key=layer_key)
+            permuted = perm.straight_through_permute(
+                scores, _weight_and_bias(layer), self.tau
+            )
+            layers.append(_with_weight_and_bias(layer, permuted))
+        return eqx.tree_at(lambda b: b.hidden, self.body, tuple(layers))
+
+    def with_task(self, task: Int[Array, ""] | int) -> PlainMLP:
+        """The network of past task `task`: its cached orders on the current weights."""
+        layers = tuple(
+            _with_weight_and_bias(
+                layer, perm.apply_to_rows(orders[task], _weight_and_bias(layer))
+            )
+            for layer, orders in zip(self.body.hidden, self.cached_orders)
+        )
+        return eqx.tree_at(lambda b: b.hidden, self.body, layers)
+
+    def __call__(
+        self,
+        x: Float[Array, " in_size"],
+        *,
+        head: Int[Array, ""] | int = 0,
+        mode: Int[Array, ""] | int = 0,
+        key: PRNGKeyArray | None = None,
+    ) -> Float[Array, " out_size"]:
+        return self.with_mode(mode, key=key)(x, head=head)
+
+
+# ---------------------------------------------------------------- task-end functions
+
+
+def cache_wiring(
+    net: RewiredMLP, *, mode: Int[Array, ""] | int, task: Int[Array, ""] | int
+) -> RewiredMLP:
+    """Store the hard orders of mode `mode` as the cached wiring of task `task`."""
+    orders = tuple(
+        cache.at[task].set(order)
+        for cache, order in zip(net.cached_orders, net.mode_orders(mode))
+    )
+    return eqx.tree_at(lambda n: n.cached_orders, net, orders)
+
+
+def _adapter_orders(net: RewiredMLP) -> tuple[list[Array], list[Array]]:
+    """Hard orders of `P'_l` (identity where absent) and `P''_l` per hidden layer."""
+    widths = net.body.hidden_sizes
+    inner = [
+        perm.order_from_scores(net.adapter_in[l])
+        if l < len(net.adapter_in)
+        else perm.identity_order(n)
+        for l, n in enumerate(widths)
+    ]
+    outer = [perm.order_from_scores(s) for s in net.adapter_out]
+    return inner, outer
+
+
+def refine_cached_orders(net: RewiredMLP, *, num_tasks: Int[Array, ""] | int) -> RewiredMLP:
+    """Refine the cached orders of tasks `0..num_tasks-1` with the adapters, Eq. 12.
+
+    `P^s_l <- P'_l P^s_l P''_l^T` for every cached task `s < num_tasks`; later rows of
+    the cache are left untouched.
+    """
+    inner, outer = _adapter_orders(net)
+    refined = []
+    for cache, p_in, p_out in zip(net.cached_orders, inner, outer):
+        new = jax.vmap(
+            lambda z, p_in=p_in, p_out=p_out: perm.compose(
+                perm.compose(p_in, z), perm.invert(p_out)
+            )
+        )(cache)
+        rows = jnp.arange(cache.shape[0]) < num_tasks
+        refined.append(jnp.where(rows[:, None], new, cache))
+    return eqx.tree_at(lambda n: n.cached_orders, net, tuple(refined))
+
+
+def reset_adapters(net: RewiredMLP) -> RewiredMLP:
+    """Identity adapters (done after every refinement)."""
+    return eqx.tree_at(
+        lambda n: (n.adapter_out, n.adapter_in),
+        net,
+        (
+            tuple(perm.identity_scores(s.shape[0]) for s in net.adapter_out),
+            tuple(perm.identity_scores(s.shape[0]) for s in net.adapter_in),
+        ),
+    )
+
+
+def restart_scores(net: RewiredMLP, *, mode: Int[Array, ""] | int) -> RewiredMLP:
+    """Restart all K score vectors from the hard order of mode `mode` (the kept wiring)."""
+    scores = tuple(
+        jnp.tile(perm.scores_from_order(order), (net.num_modes, 1))
+        for order in net.mode_orders(mode)
+    )
+    return eqx.tree_at(lambda n: n.scores, net, scores)
+
+
+# -------------------------------------------------------------------------- losses
+
+
+def _hidden_and_shared_head(body: PlainMLP) -> list[eqx.nn.Linear]:
+    layers = list(body.hidden)
+    if body.num_heads == 1:
+        layers.append(body.head(0))
+    return layers
+
+
+def l2_loss(body: PlainMLP, anchor: PlainMLP) -> Scalar:
+    """Weight regulariser of Eq. 7: `sum_l ||W_l - W_l^{t-1}||^2` (biases included).
+
+    Sums over the hidden layers, and over the head when a single head is shared by all
+    tasks (task-specific heads are frozen per task instead).
+    """
+    total = jnp.zeros(())
+    for layer, old in zip(_hidden_and_shared_head(body), _hidden_and_shared_head(anchor)):
+        total = total + jnp.sum((layer.weight - old.weight) ** 2)
+        total = total + jnp.sum((layer.bias - old.bias) ** 2)
+    return total
+
+
+def alignment_loss(net: RewiredMLP, anchor: PlainMLP) -> Scalar:
+    """Alignment regulariser of Eq. 11: `sum_l ||W_l - P''_l W_l^{t-1} P'_{l-1}^T||^2`.
+
+    Biases are included (`||b_l - P''_l b_l^{t-1}||^2`). `P'_0` is the identity (inputs
+    are not permuted). With one shared head, the head term `||W_L - W_L^{t-1}
+    P'_{L-1}^T||^2` is added; with task-specific heads `P'_{L-1}` is the identity and
+    the head is not part of the loss. Adapters use the straight-through SoftSort with
+    temperature `adapter_tau` and no noise; gradients reach both the current weights and
+    the adapters' scores.
+
+    **Arguments:**
+
+    - `net`: the current network (its `body` holds `W^t`).
+    - `anchor`: the body at the end of the previous task (`W^{t-1}`).
+
+    **Returns:** a scalar.
+    """
+    tau = net.adapter_tau
+    total = jnp.zeros(())
+    previous_inner = None  # scores of P'_{l-1}
+    for l, (layer, old) in enumerate(zip(net.body.hidden, anchor.hidden)):
+        target = _weight_and_bias(old)
+        target = perm.straight_through_permute(net.adapter_out[l], target, tau)
+        if previous_inner is not None:
+            weight = perm.straight_through_permute(previous_inner, target[:, :-1].T, tau).T
+            target = jnp.concatenate([weight, target[:, -1:]], axis=1)
+        total = total + jnp.sum((_weight_and_bias(layer) - target) ** 2)
+        previous_inner = net.adapter_in[l] if l < len(net.adapter_in) else None
+    if net.body.num_heads == 1 and previous_inner is not None:
+        head, old_head = net.body.head(0), anchor.head(0)
+        old_weight = perm.straight_through_permute(previous_inner, old_head.weight.T, tau).T
+        total = total + jnp.sum((head.weight - old_weight) ** 2)
+        total = total + jnp.sum((head.bias - old_head.bias) ** 2)
+    return total
+
+
+# ---------------------------------------------------------------------- accounting
+
+
+@dataclasses.dataclass(frozen=True)
+class ParameterCounts:
+    """Sizes of a policy network (all counts are numbers of scalars).
+
+    - `weights`: weights and biases of the body, all heads included.
+    - `weights_one_head`: the same with a single head (one plain policy).
+    - `scores`: score vectors of the K modes.
+    - `adapters`: alignment adapter scores.
+    - `cached_wiring_entries`: integers stored by the wiring cache (all tasks).
+    - `wiring_entries`: integers of one cached wiring (one order per hidden layer).
+    - `wiring_bytes`: bytes of one cached wiring stored compactly, each index in the
+      smallest unsigned integer type that holds it (`uint8` for a width of 256).
+    """
+
+    weights: int
+    weights_one_head: int
+    scores: int
+    adapters: int
+    cached_wiring_entries: int
+    wiring_entries: int
+    wiring_bytes: int
+
+    @property
+    def trainable(self) -> int:
+        return self.weights + self.scores + self.adapters
+
+
+def _index_bytes(n: int) -> int:
+    for size in (1, 2, 4):
+        if n - 1 < 2 ** (8 * size):
+            return size
+    return 8
+
+
+def _size(tree) -> int:
+    return sum(a.size for a in jax.tree.leaves(eqx.filter(tree, eqx.is_array)))
+
+
+def parameter_counts(net: AbstractPolicyNet) -> ParameterCounts:
+    """Count the parameters and cached-wiring storage of a policy network."""
+    body = net.body if isinstance(net, RewiredMLP) else net
+    assert isinstance(body, PlainMLP)
+    weights = _size(body)
+    one_head = _size(body.hidden) + _size(body.head(0))
+    if isinstance(net, RewiredMLP):
+        widths = body.hidden_sizes
+        return ParameterCounts(
+            weights=weights,
+            weights_one_head=one_head,
+            scores=_size(net.scores),
+            adapters=_size((net.adapter_out, net.adapter_in)),
+            cached_wiring_entries=_size(net.cached_orders),
+            wiring_entries=sum(widths),
+            wiring_bytes=sum(n * _index_bytes(n) for n in widths),
+        )
+    return ParameterCounts(
+        weights=weights,
+        weights_one_head=one_head,
+        scores=0,
+        adapters=0,
+        cached_wiring_entries=0,
+        wiring_entries=0,
+        wiring_bytes=0,
+    )
