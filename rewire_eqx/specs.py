@@ -22,6 +22,7 @@ __all__ = [
     "PermutationSpec",
     "PolicySpec",
     "RunSpec",
+    "SACSpec",
     "build",
 ]
 
@@ -145,6 +146,98 @@ class PolicySpec:
     def head_of_task(self, task: int) -> int:
         """The head slot used by task `task`."""
         return task % self.num_heads
+
+
+@dataclasses.dataclass(frozen=True)
+class SACSpec:
+    """Soft Actor-Critic with autotuned temperature; defaults are the paper's Brax set-up
+    (generic values; the HalfCheetah scenarios use actor_lr 1e-3, target delay 2)."""
+
+    num_envs: int = 128
+    """Parallel training environments (one env step each per collection round)."""
+    episode_length: int = 1000
+    """Steps after which an episode is truncated (and bootstraps)."""
+    batch_size: int = 256
+    buffer_size: int = 1_280_000
+    """Replay capacity in transitions."""
+    learning_starts: int = 12_800
+    """Transitions collected before the first gradient update."""
+    start_steps: int = 12_800
+    """Transitions collected with uniform random actions at the start of a task."""
+    updates_per_step: float = 0.5
+    """Gradient updates per environment step (x num_envs per round)."""
+    discount: float = 0.99
+    target_smoothing: float = 0.005
+    """Polyak factor of the target critics."""
+    policy_update_delay: int = 2
+    """One actor (and temperature) update every this many critic updates."""
+    target_update_delay: int = 1
+    """Target critics updated every this many critic updates."""
+    reward_scale: float = 1.0
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    alpha_lr: float = 3e-4
+    init_temperature: float = 2.0
+    target_entropy_scale: float = -2.0
+    """Target entropy = this x action size."""
+    autotune_temperature: bool = True
+    distill_alpha: float = 0.0
+    """alpha of Eq. 6 (the method's LossSpec sets it; 0 switches distillation off)."""
+    critic: NetworkSpec = NetworkSpec()
+    """Shape of each of the twin critics."""
+
+    def __post_init__(self):
+        for field in ("num_envs", "episode_length", "batch_size", "buffer_size"):
+            _positive_int(self, field)
+        for field in ("policy_update_delay", "target_update_delay"):
+            _positive_int(self, field)
+        for field in ("learning_starts", "start_steps"):
+            _positive_int(self, field, minimum=0)
+        for field in ("updates_per_step", "actor_lr", "critic_lr", "init_temperature"):
+            _number(self, field, positive=True)
+        for field in ("alpha_lr", "reward_scale", "distill_alpha"):
+            _number(self, field, positive=False)
+        if not (isinstance(self.discount, (int, float)) and 0 <= self.discount <= 1):
+            _fail(self, "discount", self.discount, "expected a number in [0, 1]")
+        if not (
+            isinstance(self.target_smoothing, (int, float))
+            and 0 < self.target_smoothing <= 1
+        ):
+            _fail(
+                self,
+                "target_smoothing",
+                self.target_smoothing,
+                "expected a number in (0, 1]",
+            )
+        if not isinstance(self.target_entropy_scale, (int, float)) or not math.isfinite(
+            self.target_entropy_scale
+        ):
+            _fail(
+                self,
+                "target_entropy_scale",
+                self.target_entropy_scale,
+                "expected a finite number",
+            )
+        per_round = self.updates_per_step * self.num_envs
+        if per_round != int(per_round) or int(per_round) % self.policy_update_delay:
+            _fail(
+                self,
+                "updates_per_step",
+                self.updates_per_step,
+                f"updates_per_step x num_envs ({per_round:g}) must be a whole multiple of "
+                f"policy_update_delay ({self.policy_update_delay})",
+            )
+        if self.buffer_size < self.num_envs:
+            _fail(
+                self,
+                "buffer_size",
+                self.buffer_size,
+                f"expected >= num_envs ({self.num_envs})",
+            )
+
+    @property
+    def updates_per_round(self) -> int:
+        return int(self.updates_per_step * self.num_envs)
 
 
 @dataclasses.dataclass(frozen=True)

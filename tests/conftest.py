@@ -1,11 +1,18 @@
-"""Test configuration: strict dtype promotion, and hypothesis profiles sized for CI."""
+"""Test configuration: hypothesis profiles sized for CI, strict dtype promotion where
+the dependencies allow it (optax's Adam does not, so the learner's tests run without)."""
 
 import os
 
 import jax
+import pytest
 from hypothesis import HealthCheck, settings
 
-jax.config.update("jax_numpy_dtype_promotion", "strict")
+
+@pytest.fixture
+def strict_promotion():
+    with jax.numpy_dtype_promotion("strict"):
+        yield
+
 
 settings.register_profile(
     "ci",

@@ -22,6 +22,8 @@ from rewire_eqx.networks import (
     restart_scores,
 )
 
+pytestmark = pytest.mark.usefixtures("strict_promotion")
+
 WIDTHS = st.lists(st.sampled_from([1, 3, 8, 16]), min_size=1, max_size=3).map(tuple)
 ACTIVATION = st.sampled_from(sorted(ACTIVATIONS))
 SEED = st.integers(0, 2**16)

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from rewire_eqx import permutation as perm
 from rewire_eqx.networks import ACTIVATIONS
 
+pytestmark = pytest.mark.usefixtures("strict_promotion")
+
 # A few sizes (1, primes, powers of two) keep JAX's compilation cache warm across examples.
 SIZES = st.sampled_from([1, 2, 5, 13, 32])
 COLS = st.sampled_from([1, 3])

@@ -1,0 +1,487 @@
+"""The fused SAC learner: collection and updates in one jitted `lax.scan`.
+
+One *round* steps every environment once, then runs `updates_per_round` gradient
+updates (critic updates, with one actor + temperature update every
+`policy_update_delay` of them). `train_chunk` runs many rounds in one compiled call and
+returns per-chunk metrics; several seeds are a `vmap` axis of the same program
+(`train_chunk_seeds`). The actor is any `AbstractPolicyNet`: with a `RewiredMLP`, each
+collection step and each update samples one of the K modes, and the actor loss adds the
+distillation between modes (Eq. 6); a method adds its own term through an
+`AbstractRegulariser` without touching this module.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
+
+from rewire_eqx import losses
+from rewire_eqx.envs.base import AbstractVecEnv, EnvState
+from rewire_eqx.networks import AbstractPolicyNet, PlainMLP
+from rewire_eqx.replay import ReplayBuffer, Transition
+from rewire_eqx.specs import SACSpec
+
+__all__ = [
+    "ChunkMetrics",
+    "Learner",
+    "TrainState",
+    "begin_task",
+    "evaluate",
+    "init_state",
+    "trace_counts",
+    "train_chunk",
+    "train_chunk_seeds",
+    "warmup",
+]
+
+_TRACES: collections.Counter[str] = collections.Counter()
+
+
+def trace_counts() -> dict[str, int]:
+    """How many times each jitted learner function has been traced (retrace guard)."""
+    return dict(_TRACES)
+
+
+class Learner(eqx.Module):
+    """Static configuration of a learner: the SAC spec and the environments."""
+
+    spec: SACSpec = eqx.field(static=True)
+    env: AbstractVecEnv
+
+    def __check_init__(self):
+        if self.env.num_envs != self.spec.num_envs:
+            raise ValueError(
+                f"env has {self.env.num_envs} environments but SACSpec.num_envs="
+                f"{self.spec.num_envs}"
+            )
+
+    @property
+    def target_entropy(self) -> float:
+        return self.spec.target_entropy_scale * self.env.action_size
+
+
+class TrainState(eqx.Module):
+    """Everything that changes during training (one seed)."""
+
+    actor: AbstractPolicyNet
+    critic: PlainMLP  # twin critics stacked on a leading axis of 2
+    target_critic: PlainMLP
+    log_alpha: Float[Array, ""]
+    actor_opt: PyTree
+    critic_opt: PyTree
+    alpha_opt: PyTree
+    buffer: ReplayBuffer
+    env: EnvState
+    head: Int[Array, ""]
+    env_steps: Int[Array, ""]
+    updates: Int[Array, ""]
+    key: PRNGKeyArray
+
+
+class ChunkMetrics(eqx.Module):
+    """Training metrics of one chunk (means over its updates, sums over its episodes)."""
+
+    critic_loss: Float[Array, ""]
+    actor_loss: Float[Array, ""]
+    temperature: Float[Array, ""]
+    entropy: Float[Array, ""]
+    mode_divergence: Float[Array, ""]
+    regulariser: Float[Array, ""]
+    q_mean: Float[Array, ""]
+    episode_return_sum: Float[Array, ""]
+    episodes: Float[Array, ""]
+    env_steps: Int[Array, ""]
+
+
+def _optimisers(spec: SACSpec):
+    return optax.adam(spec.actor_lr), optax.adam(spec.critic_lr), optax.adam(spec.alpha_lr)
+
+
+def _params(tree):
+    return eqx.filter(tree, eqx.is_inexact_array)
+
+
+def make_critic(spec: SACSpec, obs_size: int, action_size: int, *, key) -> PlainMLP:
+    """Twin critics Q(s, a) stacked on a leading axis of 2."""
+    network = spec.critic
+
+    def one(k):
+        return PlainMLP(
+            obs_size + action_size,
+            network.hidden_sizes,
+            1,
+            num_heads=1,
+            activation=network.activation,
+            key=k,
+        )
+
+    return eqx.filter_vmap(one)(jax.random.split(key, 2))
+
+
+def init_state(
+    learner: Learner, actor: AbstractPolicyNet, *, key: PRNGKeyArray
+) -> TrainState:
+    """A fresh train state for `actor`: new critics, optimisers, buffer and envs."""
+    spec, env = learner.spec, learner.env
+    critic_key, env_key, key = jax.random.split(key, 3)
+    critic = make_critic(spec, env.obs_size, env.action_size, key=critic_key)
+    actor_opt, critic_opt, alpha_opt = _optimisers(spec)
+    log_alpha = jnp.log(jnp.asarray(spec.init_temperature, jnp.float32))
+    return TrainState(
+        actor=actor,
+        critic=critic,
+        target_critic=critic,
+        log_alpha=log_alpha,
+        actor_opt=actor_opt.init(_params(actor)),
+        critic_opt=critic_opt.init(_params(critic)),
+        alpha_opt=alpha_opt.init(log_alpha),
+        buffer=ReplayBuffer.empty(spec.buffer_size, env.obs_size, env.action_size),
+        env=env.reset(env_key),
+        head=jnp.zeros((), jnp.int32),
+        env_steps=jnp.zeros((), jnp.int32),
+        updates=jnp.zeros((), jnp.int32),
+        key=key,
+    )
+
+
+def begin_task(
+    learner: Learner,
+    state: TrainState,
+    *,
+    actor: AbstractPolicyNet,
+    head: int | Int[Array, ""],
+    key: PRNGKeyArray,
+    reset_critic: bool = True,
+) -> TrainState:
+    """State for a new task: the given actor, fresh optimisers (so frozen heads stay
+    frozen), an empty buffer, reset envs and counters, and, by default, new critics."""
+    fresh = init_state(learner, actor, key=key)
+    if not reset_critic:
+        critic_opt = _optimisers(learner.spec)[1]
+        fresh = dataclasses.replace(
+            fresh,
+            critic=state.critic,
+            target_critic=state.target_critic,
+            critic_opt=critic_opt.init(_params(state.critic)),
+        )
+    return dataclasses.replace(fresh, head=jnp.asarray(head, jnp.int32))
+
+
+# ------------------------------------------------------------------ the policy
+
+
+def _policy_out(policy: PlainMLP, obs: Float[Array, "batch obs"], head) -> Array:
+    return jax.vmap(lambda o: policy(o, head=head))(obs)
+
+
+def _sample_mode(num_modes: int, key: PRNGKeyArray) -> Int[Array, ""]:
+    return jax.random.randint(key, (), 0, num_modes)
+
+
+def _other_mode(mode: Int[Array, ""], num_modes: int, key: PRNGKeyArray) -> Int[Array, ""]:
+    """A mode different from `mode`, uniformly (K > 1)."""
+    return (mode + jax.random.randint(key, (), 1, num_modes)) % num_modes
+
+
+def _act(
+    actor: AbstractPolicyNet, obs: Float[Array, "envs obs"], head, *, key: PRNGKeyArray
+) -> Float[Array, "envs act"]:
+    mode_key, noise_key, sample_key = jax.random.split(key, 3)
+    mode = _sample_mode(actor.num_modes, mode_key)  # one mode for all layers and envs
+    mean, log_std = losses.gaussian_head(
+        _policy_out(actor.with_mode(mode, key=noise_key), obs, head)
+    )
+    action, _ = losses.sample_tanh_gaussian(mean, log_std, key=sample_key)
+    return action
+
+
+# ------------------------------------------------------------------- collection
+
+
+def _collect(
+    learner: Learner, state: TrainState, *, random_only: bool
+) -> tuple[TrainState, tuple[Array, Array]]:
+    spec, env = learner.spec, learner.env
+    key, act_key, uniform_key = jax.random.split(state.key, 3)
+    uniform = jax.random.uniform(
+        uniform_key, (env.num_envs, env.action_size), minval=-1.0, maxval=1.0
+    )
+    if random_only:
+        action = uniform
+    else:
+        policy = _act(state.actor, state.env.obs, state.head, key=act_key)
+        action = jnp.where(state.env_steps < spec.start_steps, uniform, policy)
+    env_state, result = env.step(state.env, action)
+    transition = Transition(
+        obs=state.env.obs,
+        action=action,
+        reward=result.reward,
+        next_obs=result.next_obs,
+        terminated=result.terminated.astype(jnp.float32),
+    )
+    state = dataclasses.replace(
+        state,
+        env=env_state,
+        buffer=state.buffer.add(transition),
+        env_steps=state.env_steps + env.num_envs,
+        key=key,
+    )
+    finished = result.done.astype(jnp.float32)
+    return state, (jnp.sum(result.episode_return), jnp.sum(finished))
+
+
+# --------------------------------------------------------------------- updates
+
+
+def _critic_update(learner: Learner, state: TrainState, key: PRNGKeyArray):
+    spec = learner.spec
+    sample_key, mode_key, noise_key, next_key = jax.random.split(key, 4)
+    batch = state.buffer.sample(sample_key, spec.batch_size)
+    actor = state.actor
+    mode = _sample_mode(actor.num_modes, mode_key)
+    mean, log_std = losses.gaussian_head(
+        _policy_out(actor.with_mode(mode, key=noise_key), batch.next_obs, state.head)
+    )
+    next_action, next_log_prob = losses.sample_tanh_gaussian(mean, log_std, key=next_key)
+    next_q = losses.twin_q(state.target_critic, batch.next_obs, next_action)
+    target = losses.td_target(
+        batch.reward,
+        batch.terminated,
+        next_q,
+        next_log_prob,
+        temperature=jnp.exp(state.log_alpha),
+        discount=spec.discount,
+        reward_scale=spec.reward_scale,
+    )
+
+    def loss_fn(critic):
+        q = losses.twin_q(critic, batch.obs, batch.action)
+        return 0.5 * jnp.sum(jnp.mean((q - target[None]) ** 2, axis=1)), q
+
+    (loss, q), grads = eqx.filter_value_and_grad(loss_fn, has_aux=True)(state.critic)
+    optimiser = _optimisers(spec)[1]
+    updates, critic_opt = optimiser.update(grads, state.critic_opt, _params(state.critic))
+    critic = eqx.apply_updates(state.critic, updates)
+    count = state.updates + 1
+    due = count % spec.target_update_delay == 0
+    smoothing = spec.target_smoothing
+
+    def polyak(target, online):
+        if not eqx.is_inexact_array(online):
+            return target
+        return jnp.where(due, (1 - smoothing) * target + smoothing * online, target)
+
+    target_critic = jax.tree.map(polyak, state.target_critic, critic)
+    state = dataclasses.replace(
+        state,
+        critic=critic,
+        critic_opt=critic_opt,
+        target_critic=target_critic,
+        updates=count,
+    )
+    return state, loss, jnp.mean(q)
+
+
+def _actor_update(
+    learner: Learner,
+    state: TrainState,
+    regulariser: losses.AbstractRegulariser,
+    key: PRNGKeyArray,
+):
+    spec = learner.spec
+    sample_key, mode_key, other_key, noise_key, other_noise_key, action_key = (
+        jax.random.split(key, 6)
+    )
+    obs = state.buffer.sample(sample_key, spec.batch_size).obs
+    num_modes = state.actor.num_modes
+    mode = _sample_mode(num_modes, mode_key)
+    temperature = jnp.exp(state.log_alpha)
+
+    def loss_fn(actor):
+        mean, log_std = losses.gaussian_head(
+            _policy_out(actor.with_mode(mode, key=noise_key), obs, state.head)
+        )
+        action, log_prob = losses.sample_tanh_gaussian(mean, log_std, key=action_key)
+        q = jnp.min(losses.twin_q(state.critic, obs, action), axis=0)
+        sac = jnp.mean(jax.lax.stop_gradient(temperature) * log_prob - q)
+        if num_modes > 1:
+            other = _other_mode(mode, num_modes, other_key)
+            other_mean, other_log_std = losses.gaussian_head(
+                _policy_out(actor.with_mode(other, key=other_noise_key), obs, state.head)
+            )
+            divergence = losses.distillation_loss(mean, log_std, other_mean, other_log_std)
+        else:
+            divergence = jnp.zeros(())
+        extra = regulariser(actor)
+        total = sac + spec.distill_alpha * divergence + extra
+        return total, (sac, log_prob, divergence, extra)
+
+    (_, (sac, log_prob, divergence, extra)), grads = eqx.filter_value_and_grad(
+        loss_fn, has_aux=True
+    )(state.actor)
+    actor_optimiser, _, alpha_optimiser = _optimisers(spec)
+    updates, actor_opt = actor_optimiser.update(
+        grads, state.actor_opt, _params(state.actor)
+    )
+    actor = eqx.apply_updates(state.actor, updates)
+    log_alpha, alpha_opt = state.log_alpha, state.alpha_opt
+    if spec.autotune_temperature:
+        alpha_grad = jax.grad(losses.alpha_loss)(
+            state.log_alpha, log_prob, learner.target_entropy
+        )
+        alpha_updates, alpha_opt = alpha_optimiser.update(alpha_grad, state.alpha_opt)
+        log_alpha = optax.apply_updates(state.log_alpha, alpha_updates)
+    state = dataclasses.replace(
+        state, actor=actor, actor_opt=actor_opt, log_alpha=log_alpha, alpha_opt=alpha_opt
+    )
+    stats = (sac, -jnp.mean(log_prob), divergence, extra)
+    return state, stats
+
+
+def _update_block(learner, state, regulariser):
+    """`policy_update_delay` critic updates, then one actor + temperature update."""
+    critic_losses, q_means = [], []
+    for _ in range(learner.spec.policy_update_delay):
+        key, update_key = jax.random.split(state.key)
+        state = dataclasses.replace(state, key=key)
+        state, loss, q_mean = _critic_update(learner, state, update_key)
+        critic_losses.append(loss)
+        q_means.append(q_mean)
+    key, update_key = jax.random.split(state.key)
+    state = dataclasses.replace(state, key=key)
+    state, (actor_loss, entropy, divergence, extra) = _actor_update(
+        learner, state, regulariser, update_key
+    )
+    stats = jnp.stack(
+        [
+            jnp.mean(jnp.stack(critic_losses)),
+            actor_loss,
+            jnp.exp(state.log_alpha),
+            entropy,
+            divergence,
+            extra,
+            jnp.mean(jnp.stack(q_means)),
+        ]
+    )
+    return state, stats
+
+
+def _round(learner, state, regulariser):
+    state, (return_sum, episodes) = _collect(learner, state, random_only=False)
+    blocks = learner.spec.updates_per_round // learner.spec.policy_update_delay
+
+    def block(state, _):
+        return _update_block(learner, state, regulariser)
+
+    state, stats = jax.lax.scan(block, state, length=blocks)
+    return state, (jnp.mean(stats, axis=0), return_sum, episodes)
+
+
+# -------------------------------------------------------------- jitted entries
+
+
+def _train_chunk(
+    learner: Learner,
+    state: TrainState,
+    regulariser: losses.AbstractRegulariser,
+    num_rounds: int,
+) -> tuple[TrainState, ChunkMetrics]:
+    _TRACES["train_chunk"] += 1
+
+    def body(state, _):
+        return _round(learner, state, regulariser)
+
+    state, (stats, return_sums, episodes) = jax.lax.scan(body, state, length=num_rounds)
+    mean = jnp.mean(stats, axis=0)
+    metrics = ChunkMetrics(
+        critic_loss=mean[0],
+        actor_loss=mean[1],
+        temperature=mean[2],
+        entropy=mean[3],
+        mode_divergence=mean[4],
+        regulariser=mean[5],
+        q_mean=mean[6],
+        episode_return_sum=jnp.sum(return_sums),
+        episodes=jnp.sum(episodes),
+        env_steps=state.env_steps,
+    )
+    return state, metrics
+
+
+def _warmup(learner: Learner, state: TrainState, num_rounds: int) -> TrainState:
+    _TRACES["warmup"] += 1
+
+    def body(state, _):
+        state, _ = _collect(learner, state, random_only=True)
+        return state, None
+
+    state, _ = jax.lax.scan(body, state, length=num_rounds)
+    return state
+
+
+train_chunk = eqx.filter_jit(_train_chunk)
+"""`train_chunk(learner, state, regulariser, num_rounds) -> (state, ChunkMetrics)`:
+`num_rounds` rounds of collection + updates, in one compiled call."""
+
+warmup = eqx.filter_jit(_warmup)
+"""`warmup(learner, state, num_rounds) -> state`: fill the buffer with uniform random
+actions (no updates), until learning starts."""
+
+
+def _train_chunk_seeds(learner, states, regularisers, num_rounds):
+    _TRACES["train_chunk_seeds"] += 1
+    return eqx.filter_vmap(
+        lambda s, r: _train_chunk(learner, s, r, num_rounds), in_axes=(0, 0)
+    )(states, regularisers)
+
+
+train_chunk_seeds = eqx.filter_jit(_train_chunk_seeds)
+"""`train_chunk` with a leading seed axis on the states and regularisers (`vmap`)."""
+
+warmup_seeds = eqx.filter_jit(
+    lambda learner, states, num_rounds: eqx.filter_vmap(
+        lambda s: _warmup(learner, s, num_rounds)
+    )(states)
+)
+
+
+def warmup_rounds(learner: Learner) -> int:
+    """Rounds of random collection before learning starts."""
+    spec = learner.spec
+    return -(-spec.learning_starts // spec.num_envs)
+
+
+# ------------------------------------------------------------------ evaluation
+
+
+def _evaluate(
+    env: AbstractVecEnv,
+    policy: PlainMLP,
+    head: Int[Array, ""] | int,
+    key: PRNGKeyArray,
+) -> Float[Array, " envs"]:
+    """Return of one episode per environment under the deterministic policy tanh(mean)."""
+    _TRACES["evaluate"] += 1
+    state = env.reset(key)
+
+    def step(carry, _):
+        state, total, alive = carry
+        mean, _ = losses.gaussian_head(_policy_out(policy, state.obs, head))
+        state, result = env.step(state, jnp.tanh(mean))
+        total = total + alive * result.reward
+        alive = alive * (1.0 - result.done.astype(jnp.float32))
+        return (state, total, alive), None
+
+    init = (state, jnp.zeros(env.num_envs), jnp.ones(env.num_envs))
+    (_, total, _), _ = jax.lax.scan(step, init, length=env.episode_length)
+    return total
+
+
+evaluate = eqx.filter_jit(_evaluate)
+"""`evaluate(env, policy, head, key) -> returns`: one deterministic episode per env."""

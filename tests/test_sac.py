@@ -1,0 +1,341 @@
+"""SAC with known answers: probe environments, NumPy restatements, a pendulum to learn."""
+
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rewire_eqx import losses, sac
+from rewire_eqx.envs import (
+    ConstantRewardProbe,
+    JaxVecEnv,
+    Pendulum,
+    SignProbe,
+    TwoStepProbe,
+)
+from rewire_eqx.replay import ReplayBuffer, Transition
+from rewire_eqx.specs import NetworkSpec, PermutationSpec, PolicySpec, SACSpec, build
+
+SMALL = NetworkSpec(hidden_sizes=(32, 32))
+
+
+def _probe_spec(**overrides) -> SACSpec:
+    base = dict(
+        num_envs=8,
+        episode_length=10,
+        batch_size=64,
+        buffer_size=4096,
+        learning_starts=64,
+        start_steps=64,
+        updates_per_step=1.0,
+        policy_update_delay=2,
+        actor_lr=3e-3,
+        critic_lr=3e-3,
+        alpha_lr=3e-3,
+        critic=SMALL,
+    )
+    base.update(overrides)
+    return SACSpec(**base)
+
+
+def _setup(env, spec, *, rewire=False, num_modes=1, seed=0, num_tasks=1, noise_scale=0.1):
+    learner = sac.Learner(
+        spec, JaxVecEnv(env, num_envs=spec.num_envs, episode_length=spec.episode_length)
+    )
+    policy = PolicySpec(
+        in_size=env.obs_size,
+        out_size=2 * env.action_size,
+        num_tasks=num_tasks,
+        rewire=rewire,
+        network=SMALL,
+        permutation=PermutationSpec(num_modes=num_modes, noise_scale=noise_scale),
+    )
+    actor = build(policy, key=jax.random.key(seed))
+    state = sac.init_state(learner, actor, key=jax.random.key(seed + 1))
+    state = sac.warmup(learner, state, sac.warmup_rounds(learner))
+    return learner, state
+
+
+def _q(state, obs, action):
+    return np.asarray(losses.twin_q(state.critic, jnp.asarray(obs), jnp.asarray(action)))
+
+
+# ----------------------------------------------------------------- probes
+
+
+def test_one_step_constant_reward_q_converges_to_the_reward():
+    learner, state = _setup(ConstantRewardProbe(), _probe_spec())
+    state, _ = sac.train_chunk(learner, state, losses.NoRegulariser(), 150)
+    actions = np.linspace(-1, 1, 9)[:, None]
+    q = _q(state, np.zeros((9, 1)), actions)
+    np.testing.assert_allclose(q, 1.0, atol=0.05)
+
+
+def test_two_step_q_reflects_the_discount():
+    spec = _probe_spec(discount=0.5, autotune_temperature=False, init_temperature=1e-6)
+    learner, state = _setup(TwoStepProbe(), spec)
+    state, _ = sac.train_chunk(learner, state, losses.NoRegulariser(), 250)
+    actions = np.linspace(-1, 1, 5)[:, None]
+    np.testing.assert_allclose(_q(state, np.ones((5, 1)), actions), 1.0, atol=0.05)
+    np.testing.assert_allclose(_q(state, np.zeros((5, 1)), actions), 0.5, atol=0.05)
+
+
+@pytest.mark.parametrize(("rewire", "num_modes"), [(False, 1), (True, 3)])
+def test_action_dependent_reward_policy_learns_the_sign(rewire, num_modes):
+    spec = _probe_spec(distill_alpha=1e-3 if rewire else 0.0)
+    learner, state = _setup(SignProbe(), spec, rewire=rewire, num_modes=num_modes)
+    state, _ = sac.train_chunk(learner, state, losses.NoRegulariser(), 150)
+    for mode in range(num_modes):
+        policy = state.actor.with_mode(mode)
+        mean, _ = losses.gaussian_head(jax.vmap(policy)(jnp.array([[1.0], [-1.0]])))
+        action = np.tanh(np.asarray(mean))[:, 0]
+        assert action[0] > 0.5 and action[1] < -0.5, (mode, action)
+
+
+@pytest.mark.parametrize(("scale", "direction"), [(-2.0, -1), (2.0, 1)])
+def test_temperature_moves_toward_the_target_entropy(scale, direction):
+    """A target below the policy's entropy lowers alpha; an unreachable one raises it
+    (a tanh-Gaussian in 1-D has entropy at most log 2 < 2)."""
+    spec = _probe_spec(target_entropy_scale=scale, init_temperature=1.0)
+    learner, state = _setup(ConstantRewardProbe(), spec)
+    state, metrics = sac.train_chunk(learner, state, losses.NoRegulariser(), 40)
+    alpha = float(jnp.exp(state.log_alpha))
+    assert (alpha - 1.0) * direction > 0.05, alpha
+    if direction < 0:
+        assert float(metrics.entropy) > scale  # still above target: alpha keeps falling
+
+
+# ----------------------------------------------------------- multi-mode
+
+
+def test_distillation_is_zero_when_all_modes_share_one_wiring():
+    actor_update = eqx.filter_jit(sac._actor_update)
+    spec = _probe_spec(distill_alpha=1.0)
+    # identical (identity) scores in every mode and no noise: one shared wiring
+    learner, state = _setup(SignProbe(), spec, rewire=True, num_modes=3, noise_scale=0.0)
+    actor = state.actor
+    _, (_, _, divergence, _) = actor_update(
+        learner, state, losses.NoRegulariser(), jax.random.key(0)
+    )
+    assert float(divergence) == 0.0
+    scores = tuple(
+        jax.random.uniform(jax.random.key(i), s.shape) for i, s in enumerate(actor.scores)
+    )
+    state = dataclasses.replace(state, actor=eqx.tree_at(lambda a: a.scores, actor, scores))
+    _, (_, _, divergence, _) = actor_update(
+        learner, state, losses.NoRegulariser(), jax.random.key(0)
+    )
+    assert float(divergence) > 0.0
+
+
+def test_distillation_loss_matches_numpy_and_blocks_the_other_gradient():
+    rng = np.random.default_rng(0)
+    m, s, om, os_ = (jnp.asarray(rng.normal(size=(7, 3)), jnp.float32) for _ in range(4))
+    expected = np.mean(
+        np.sum(
+            (np.asarray(m) - np.asarray(om)) ** 2 + (np.asarray(s) - np.asarray(os_)) ** 2,
+            axis=1,
+        )
+    )
+    np.testing.assert_allclose(losses.distillation_loss(m, s, om, os_), expected, rtol=1e-5)
+    grads = jax.grad(losses.distillation_loss, argnums=(0, 2))(m, s, om, os_)
+    assert float(jnp.abs(grads[0]).sum()) > 0 and float(jnp.abs(grads[1]).sum()) == 0.0
+
+
+# ------------------------------------------------------------- NumPy oracles
+
+
+def test_tanh_gaussian_log_prob_matches_change_of_variables():
+    mean = jnp.array([[0.3, -1.2], [2.0, 0.1]])
+    log_std = jnp.array([[-0.5, 0.2], [0.0, -1.0]])
+    action, log_prob = losses.sample_tanh_gaussian(mean, log_std, key=jax.random.key(0))
+    a = np.asarray(action, np.float64)
+    u = np.arctanh(a)
+    std = np.exp(np.asarray(log_std, np.float64))
+    gaussian = (
+        -0.5 * ((u - np.asarray(mean)) / std) ** 2 - np.log(std) - 0.5 * np.log(2 * np.pi)
+    )
+    expected = np.sum(gaussian - np.log(1 - a**2), axis=1)
+    np.testing.assert_allclose(log_prob, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_log_std_is_clipped_to_the_paper_range():
+    _, log_std = losses.gaussian_head(jnp.array([0.0, 0.0, -50.0, 50.0]))
+    np.testing.assert_array_equal(log_std, [-20.0, 2.0])
+
+
+def test_td_target_bootstraps_unless_terminated():
+    target = losses.td_target(
+        jnp.array([1.0, 1.0]),
+        jnp.array([0.0, 1.0]),
+        jnp.array([[5.0, 5.0], [3.0, 3.0]]),
+        jnp.array([0.5, 0.5]),
+        temperature=jnp.asarray(2.0),
+        discount=0.9,
+        reward_scale=2.0,
+    )
+    np.testing.assert_allclose(target, [2.0 + 0.9 * (3.0 - 2.0 * 0.5), 2.0], rtol=1e-6)
+
+
+def test_truncation_is_not_termination_and_auto_resets():
+    env = JaxVecEnv(Pendulum(), num_envs=3, episode_length=4)
+    state = env.reset(jax.random.key(0))
+    for step in range(1, 9):
+        state, result = env.step(state, jnp.zeros((3, 1)))
+        assert not bool(result.terminated.any())
+        assert bool(result.truncated.all()) == (step % 4 == 0)
+        if step % 4 == 0:
+            np.testing.assert_array_equal(state.obs, state.start_obs)
+            assert bool((result.episode_return < 0).all())
+
+
+def test_replay_ring_buffer_wraps_and_samples_only_filled_rows():
+    buffer = ReplayBuffer.empty(5, obs_size=1, action_size=1)
+
+    def rows(values):
+        v = jnp.asarray(values, jnp.float32)
+        return Transition(
+            obs=v[:, None],
+            action=v[:, None],
+            reward=v,
+            next_obs=v[:, None],
+            terminated=v * 0,
+        )
+
+    buffer = buffer.add(rows([1, 2, 3]))
+    assert int(buffer.size) == 3
+    assert set(np.asarray(buffer.sample(jax.random.key(0), 200).reward).tolist()) == {
+        1.0,
+        2.0,
+        3.0,
+    }
+    buffer = buffer.add(rows([4, 5, 6, 7]))
+    np.testing.assert_array_equal(buffer.data.reward, [6, 7, 3, 4, 5])
+    assert int(buffer.size) == 5 and int(buffer.position) == 2
+
+
+# ------------------------------------------------------- compilation, seeds
+
+
+def test_no_retrace_between_chunks_or_tasks_of_the_same_shapes():
+    spec = _probe_spec()
+    learner, state = _setup(SignProbe(), spec, rewire=True, num_modes=2, num_tasks=2)
+    before = sac.trace_counts().get("train_chunk", 0)
+    anchor = state.actor.body
+    state, _ = sac.train_chunk(learner, state, losses.AlignmentRegulariser(anchor, 1.0), 3)
+    state, _ = sac.train_chunk(learner, state, losses.AlignmentRegulariser(anchor, 1.0), 3)
+    state = sac.begin_task(learner, state, actor=state.actor, head=1, key=jax.random.key(5))
+    state, _ = sac.train_chunk(
+        learner, state, losses.AlignmentRegulariser(state.actor.body, 1.0), 3
+    )
+    assert sac.trace_counts()["train_chunk"] == before + 1
+
+
+def test_frozen_heads_stay_bit_identical_while_another_task_trains():
+    learner, state = _setup(
+        SignProbe(), _probe_spec(), rewire=True, num_modes=2, num_tasks=2
+    )
+    state, _ = sac.train_chunk(learner, state, losses.NoRegulariser(), 5)
+    heads_before = state.actor.body.heads
+    state = sac.begin_task(learner, state, actor=state.actor, head=1, key=jax.random.key(3))
+    state = sac.warmup(learner, state, sac.warmup_rounds(learner))
+    state, _ = sac.train_chunk(learner, state, losses.NoRegulariser(), 5)
+    heads = state.actor.body.heads
+    np.testing.assert_array_equal(heads.weight[0], heads_before.weight[0])
+    np.testing.assert_array_equal(heads.bias[0], heads_before.bias[0])
+    assert not np.array_equal(heads.weight[1], heads_before.weight[1])
+
+
+def test_vmapped_seeds_match_separate_runs():
+    spec = _probe_spec()
+    learner, state_a = _setup(SignProbe(), spec, seed=0)
+    _, state_b = _setup(SignProbe(), spec, seed=10)
+    states = jax.tree.map(
+        lambda a, b: jnp.stack([a, b]) if eqx.is_array(a) else a, state_a, state_b
+    )
+    regs = eqx.filter_vmap(lambda _: losses.NoRegulariser())(jnp.arange(2))
+    batched, metrics = sac.train_chunk_seeds(learner, states, regs, 3)
+    for i, single in enumerate((state_a, state_b)):
+        single, single_metrics = sac.train_chunk(learner, single, losses.NoRegulariser(), 3)
+        for got, want in zip(
+            jax.tree.leaves(eqx.filter(batched.critic, eqx.is_array)),
+            jax.tree.leaves(eqx.filter(single.critic, eqx.is_array)),
+        ):
+            np.testing.assert_allclose(got[i], want, rtol=2e-3, atol=2e-4)
+        np.testing.assert_allclose(
+            metrics.critic_loss[i], single_metrics.critic_loss, rtol=2e-3, atol=1e-5
+        )
+
+
+# ------------------------------------------------------------- a real task
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("rewire", "num_modes"), [(False, 1), (True, 3)])
+def test_pendulum_swing_up_is_learned_within_a_small_budget(rewire, num_modes):
+    """A random policy scores about -1200; we require better than -400 (best mode) after
+    25,600 env steps, with the plain and the rewired K=3 actor."""
+    spec = SACSpec(
+        num_envs=16,
+        episode_length=200,
+        batch_size=128,
+        buffer_size=50_000,
+        learning_starts=1600,
+        start_steps=1600,
+        updates_per_step=0.5,
+        actor_lr=1e-3,
+        critic_lr=1e-3,
+        alpha_lr=1e-3,
+        init_temperature=1.0,
+        target_entropy_scale=-1.0,
+        critic=NetworkSpec(hidden_sizes=(64, 64)),
+        distill_alpha=1e-3 if rewire else 0.0,
+    )
+    env = Pendulum()
+    learner = sac.Learner(
+        spec, JaxVecEnv(env, num_envs=16, episode_length=200, fresh_resets=True)
+    )
+    policy = PolicySpec(
+        in_size=3,
+        out_size=2,
+        num_tasks=1,
+        rewire=rewire,
+        network=NetworkSpec(hidden_sizes=(64, 64)),
+        permutation=PermutationSpec(num_modes=num_modes),
+    )
+    state = sac.init_state(
+        learner, build(policy, key=jax.random.key(0)), key=jax.random.key(1)
+    )
+    state = sac.warmup(learner, state, sac.warmup_rounds(learner))
+    state, _ = sac.train_chunk(learner, state, losses.NoRegulariser(), 1500)
+    eval_env = JaxVecEnv(env, num_envs=64, episode_length=200, fresh_resets=True)
+    returns = [
+        float(sac.evaluate(eval_env, state.actor.with_mode(k), 0, jax.random.key(7)).mean())
+        for k in range(num_modes)
+    ]
+    assert max(returns) > -400, returns
+
+
+def test_truncated_transitions_are_stored_as_bootstrapping():
+    spec = _probe_spec(
+        episode_length=4,
+        num_envs=2,
+        updates_per_step=1.0,
+        learning_starts=16,
+        start_steps=16,
+    )
+    learner = sac.Learner(spec, JaxVecEnv(Pendulum(), num_envs=2, episode_length=4))
+    actor = build(
+        PolicySpec(in_size=3, out_size=2, num_tasks=1, rewire=False, network=SMALL),
+        key=jax.random.key(0),
+    )
+    state = sac.warmup(learner, sac.init_state(learner, actor, key=jax.random.key(1)), 8)
+    assert int(state.buffer.size) == 16
+    np.testing.assert_array_equal(state.buffer.data.terminated[:16], 0.0)
+    learner, state = _setup(ConstantRewardProbe(), _probe_spec())
+    np.testing.assert_array_equal(
+        state.buffer.data.terminated[: int(state.buffer.size)], 1.0
+    )
