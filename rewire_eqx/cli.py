@@ -93,10 +93,41 @@ def parse_spec(spec: object, args: Sequence[str], *, prog: str) -> object:
 
 
 def _run(args: argparse.Namespace, rest: list[str]) -> int:
-    spec = parse_spec(load_spec(args.spec), rest, prog=f"rewire_eqx run {args.spec}")
-    from rewire_eqx.runner import run  # imported late: keeps `--help` and errors fast
+    from rewire_eqx import runner  # imported late: keeps `--help` and errors fast
 
-    run(spec)
+    if args.resume is not None:
+        if rest or args.spec is not None:
+            raise SpecError("--resume RUN_DIR takes the spec from the run folder: give no PATH or overrides")
+        try:
+            runner.load_resume(args.resume)
+        except runner.ResumeError as error:
+            raise SpecError(str(error)) from None
+        spec = None
+    else:
+        if args.spec is None:
+            raise SpecError("run needs a spec file PATH (or --resume RUN_DIR)")
+        spec = parse_spec(load_spec(args.spec), rest, prog=f"rewire_eqx run {args.spec}")
+    try:
+        run_dir = runner.run(spec, resume=args.resume) if spec is None else runner.run(spec)
+    except runner.TrainingDiverged as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"run folder: {run_dir}")
+    from rewire_eqx.report import report
+
+    print(report([str(run_dir)]))
+    return 0
+
+
+def _report(args: argparse.Namespace, rest: list[str]) -> int:
+    from rewire_eqx.report import ReportError, report
+
+    if rest:
+        raise SpecError(f"report: unexpected arguments {rest}")
+    try:
+        print(report(args.runs, plots=not args.no_plots))
+    except ReportError as error:
+        raise SpecError(str(error)) from None
     return 0
 
 
@@ -113,7 +144,16 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         "Pass --help after PATH to list every overridable field.",
         add_help=False,
     )
-    run.add_argument("spec", metavar="PATH", help="a spec file defining SPEC")
+    run.add_argument("spec", metavar="PATH", nargs="?", help="a spec file defining SPEC")
+    run.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its folder")
+    report = commands.add_parser(
+        "report",
+        help="print the R matrix and metrics of finished runs, write plots",
+        description="Print each run's R matrix, a metrics table (mean ± std over runs of the "
+        "same spec and method) and write reward-curve and R-heatmap PNGs into each run folder.",
+    )
+    report.add_argument("runs", metavar="RUN_DIR", nargs="+")
+    report.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     return parser, run
 
 
@@ -127,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args, rest)
+        if args.command == "report":
+            return _report(args, rest)
     except SpecError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

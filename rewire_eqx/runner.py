@@ -1,25 +1,322 @@
-"""Running a spec. Until the continual runner lands, `run` builds the policy and
-reports its sizes (the training loop comes with the SAC and runner issues)."""
+"""The continual runner: train a method on every task of a scenario, evaluate every task
+seen after each one, and keep a run folder a researcher can trust.
+
+Run folder `runs/<spec name>/<timestamp>/`:
+
+* `spec.json`: the spec, as run;
+* `progress.json` + `checkpoints/after_task_<t>.eqx`: written atomically after every
+  task (the method's state with `eqx.tree_serialise_leaves`, and the record so far);
+* `metrics.json`: the final metrics (schema in the README);
+* tensorboard event files.
+
+Every task's randomness derives from `fold_in(key(seed), task)`, and each task starts
+SAC afresh (new critics, optimisers and buffer), so `--resume` from the checkpoint after
+task t gives the same results as an uninterrupted run of the same seed.
+"""
 
 from __future__ import annotations
 
+import datetime
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import equinox as eqx
 import jax
+import numpy as np
 
-from rewire_eqx.networks import parameter_counts
-from rewire_eqx.specs import RunSpec, build
+from rewire_eqx import losses, metrics, sac
+from rewire_eqx.envs.base import JaxVecEnv
+from rewire_eqx.envs.domains import make_env
+from rewire_eqx.methods import make_method
+from rewire_eqx.specs import RunSpec, spec_from_dict, spec_to_dict
 
-__all__ = ["run"]
+__all__ = ["ResumeError", "TrainingDiverged", "run"]
+
+_FORMAT = "rewire_eqx run folder v1"
 
 
-def run(spec: RunSpec) -> None:
-    """Build the spec's policy network and print its sizes."""
-    net = build(spec, key=jax.random.key(spec.seed))
-    counts = parameter_counts(net)
-    print(f"{spec.name}: {type(net).__name__}, hidden {spec.policy.network.hidden_sizes}")
-    print(f"  weights (all {spec.policy.num_heads} heads): {counts.weights}")
-    print(f"  weights (one policy, one head): {counts.weights_one_head}")
-    print(f"  score vectors ({net.num_modes} modes): {counts.scores}")
-    print(f"  alignment adapters: {counts.adapters}")
-    print(
-        f"  one cached wiring: {counts.wiring_entries} indices ({counts.wiring_bytes} bytes)"
+class ResumeError(Exception):
+    """The folder given to `--resume` cannot be resumed."""
+
+
+class TrainingDiverged(Exception):
+    """A non-finite loss appeared; the run folder keeps the last good checkpoint."""
+
+
+# ----------------------------------------------------------------------- files
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _write_json(path: Path, obj) -> None:
+    _write_atomic(path, (json.dumps(obj, indent=2, default=_json_default) + "\n").encode())
+
+
+def _json_default(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _save_state(path: Path, state) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    eqx.tree_serialise_leaves(tmp, state)
+    os.replace(tmp, path)
+
+
+def new_run_dir(spec: RunSpec) -> Path:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    path = Path(spec.output_dir) / spec.name / stamp
+    path.mkdir(parents=True, exist_ok=False)
+    return path
+
+
+def load_resume(run_dir: str | Path) -> tuple[RunSpec, dict]:
+    """The spec and progress record of a run folder, or a `ResumeError` saying why not."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ResumeError(f"--resume {str(run_dir)!r}: no such folder")
+    spec_path, progress_path = run_dir / "spec.json", run_dir / "progress.json"
+    if not spec_path.is_file() or not progress_path.is_file():
+        raise ResumeError(
+            f"--resume {str(run_dir)!r}: not a rewire_eqx run folder (needs spec.json and "
+            "progress.json)"
+        )
+    try:
+        spec_data = json.loads(spec_path.read_text())
+        progress = json.loads(progress_path.read_text())
+        if progress.get("format") != _FORMAT:
+            raise ValueError(f"format {progress.get('format')!r} is not {_FORMAT!r}")
+        spec = spec_from_dict(RunSpec, spec_data)
+    except (ValueError, TypeError, KeyError) as error:
+        raise ResumeError(f"--resume {str(run_dir)!r}: unreadable run folder ({error})") from None
+    last = progress["last_task"]
+    if last >= 0 and not (run_dir / "checkpoints" / f"after_task_{last}.eqx").is_file():
+        raise ResumeError(f"--resume {str(run_dir)!r}: checkpoint after task {last} is missing")
+    return spec, progress
+
+
+# ------------------------------------------------------------------- progress
+
+
+class _Progress:
+    """A rich progress bar over the run's environment steps (quiet when not a TTY)."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.enabled = enabled
+        if enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed:,}/{task.total:,} env steps"),
+                TimeRemainingColumn(),
+            )
+            self.id = self.bar.add_task("starting", total=total)
+            self.bar.start()
+
+    def update(self, completed: int, description: str) -> None:
+        if self.enabled:
+            self.bar.update(self.id, completed=completed, description=description)
+        else:
+            print(description, flush=True)
+
+    def close(self) -> None:
+        if self.enabled:
+            self.bar.stop()
+
+
+# ----------------------------------------------------------------------- run
+
+
+def _vec(env, num_envs: int, spec: RunSpec) -> JaxVecEnv:
+    return JaxVecEnv(
+        env,
+        num_envs=num_envs,
+        episode_length=spec.sac.episode_length,
+        fresh_resets=spec.scenario.domain == "pendulum",
     )
+
+
+def _evaluator(spec: RunSpec, eval_env: JaxVecEnv, head: int, key):
+    rollouts = spec.scenario.eval_rollouts
+
+    def evaluate(policy) -> float:
+        keys = jax.random.split(key, rollouts)
+        returns = [float(sac.evaluate(eval_env, policy, head, k).mean()) for k in keys]
+        return float(np.mean(returns))
+
+    return evaluate
+
+
+def run(spec: RunSpec, *, resume: str | Path | None = None, progress: bool | None = None) -> Path:
+    """Train and evaluate `spec`'s method on its scenario; returns the run folder.
+
+    With `resume`, continue the run in that folder after its last finished task (the
+    spec is read from the folder).
+    """
+    if resume is not None:
+        spec, record = load_resume(resume)
+        run_dir = Path(resume)
+    else:
+        record = None
+        run_dir = None
+    scenario = spec.scenario
+    task_envs = [make_env(scenario.domain, t, backend=scenario.backend) for t in scenario.tasks]
+    obs_size, action_size = task_envs[0].obs_size, task_envs[0].action_size
+    policy_spec = spec.policy_spec(obs_size, action_size)
+    method = make_method(spec, policy_spec)
+    sac_spec = spec.sac_for_run
+    learners = [sac.Learner(sac_spec, _vec(env, sac_spec.num_envs, spec)) for env in task_envs]
+    eval_envs = [_vec(env, scenario.eval_envs, spec) for env in task_envs]
+
+    rounds_total = max(1, scenario.task_steps // sac_spec.num_envs)
+    warm_rounds = min(sac.warmup_rounds(learners[0]), rounds_total - 1)
+    chunks = max(1, min(scenario.evals_per_task, rounds_total - warm_rounds))
+    if spec.chunk_steps:
+        chunks = max(1, (rounds_total - warm_rounds) // max(1, spec.chunk_steps // sac_spec.num_envs))
+    chunk_rounds = max(1, (rounds_total - warm_rounds) // chunks)
+    steps_per_task = (warm_rounds + chunks * chunk_rounds) * sac_spec.num_envs
+
+    root = jax.random.key(spec.seed)
+    state = method.init(key=jax.random.fold_in(root, 10_000))
+    T = scenario.num_tasks
+    if record is None:
+        run_dir = new_run_dir(spec)
+        _write_json(run_dir / "spec.json", spec_to_dict(spec))
+        (run_dir / "checkpoints").mkdir()
+        record = {
+            "format": _FORMAT,
+            "last_task": -1,
+            "tasks": list(scenario.tasks),
+            "R": [[None] * T for _ in range(T)],
+            "curves": [[] for _ in range(T)],
+            "reward_before": [None] * T,
+            "task_facts": [{} for _ in range(T)],
+            "env_steps": 0,
+            "train_seconds": 0.0,
+            "policy_params_max": 0,
+            "policy_params_unit": method.unit_params(),
+            "steps_per_task": steps_per_task,
+        }
+        _write_json(run_dir / "progress.json", record)
+    else:
+        last = record["last_task"]
+        if last >= 0:
+            state = eqx.tree_deserialise_leaves(
+                run_dir / "checkpoints" / f"after_task_{last}.eqx", state
+            )
+    assert run_dir is not None
+
+    from tensorboardX import SummaryWriter
+
+    writer = SummaryWriter(logdir=str(run_dir))
+    show = progress if progress is not None else os.isatty(2)
+    bar = _Progress(T * steps_per_task, enabled=show)
+    traces_before = sac.trace_counts().get("train_chunk", 0)
+    try:
+        for task in range(record["last_task"] + 1, T):
+            state, record = _run_task(
+                spec, method, state, record, task, learners, eval_envs,
+                root=root, warm_rounds=warm_rounds, chunks=chunks, chunk_rounds=chunk_rounds,
+                writer=writer, bar=bar, run_dir=run_dir,
+            )
+    finally:
+        bar.close()
+        writer.close()
+    summary = metrics.summarise(record, scenario)
+    seconds = record["train_seconds"]
+    out = {
+        "spec": spec.name,
+        "method": spec.method.name,
+        "domain": scenario.domain,
+        "tasks": list(scenario.tasks),
+        "seed": spec.seed,
+        "R": record["R"],
+        **summary,
+        "policy_params_max": record["policy_params_max"],
+        "policy_params_unit": record["policy_params_unit"],
+        "curves": record["curves"],
+        "reward_before": record["reward_before"],
+        "task_facts": record["task_facts"],
+        "steps_per_task": record["steps_per_task"],
+        "env_steps": record["env_steps"],
+        "train_seconds": seconds,
+        "env_steps_per_s": record["env_steps"] / seconds if seconds else None,
+        "train_chunk_compilations": sac.trace_counts().get("train_chunk", 0) - traces_before,
+    }
+    _write_json(run_dir / "metrics.json", out)
+    return run_dir
+
+
+def _run_task(
+    spec, method, state, record, task, learners, eval_envs, *, root, warm_rounds, chunks,
+    chunk_rounds, writer, bar, run_dir,
+):
+    scenario = spec.scenario
+    name = scenario.tasks[task]
+    head = method.policy.head_of_task(task)
+    task_key = jax.random.fold_in(root, task)
+    actor_key, sac_key, eval_key, end_key = jax.random.split(task_key, 4)
+    learner, eval_env = learners[task], eval_envs[task]
+    evaluate = _evaluator(spec, eval_env, head, eval_key)
+
+    actor = method.training_actor(state, task, key=actor_key)
+    reward_before = evaluate(actor.with_mode(0)) if task > 0 else None
+    regulariser = method.regulariser(state, task)
+    sac_state = sac.begin_task(learner, actor, head=head, key=sac_key)
+    start = time.perf_counter()
+    sac_state = sac.warmup(learner, sac_state, warm_rounds)
+    base_steps = record["env_steps"]
+    curve = []
+    for chunk in range(chunks):
+        sac_state, chunk_metrics = sac.train_chunk(learner, sac_state, regulariser, chunk_rounds)
+        values = jax.device_get(chunk_metrics)
+        steps = int(values.env_steps)
+        if not all(math.isfinite(float(v)) for v in (values.critic_loss, values.actor_loss)):
+            raise TrainingDiverged(
+                f"non-finite loss in task {task} ({name}) at env step {steps} of the task; "
+                f"the run folder keeps the checkpoint after task {task - 1}"
+            )
+        reward = evaluate(sac_state.actor.with_mode(0))
+        curve.append([steps, reward])
+        global_step = base_steps + steps
+        episodes = float(values.episodes)
+        writer.add_scalar(f"eval/task{task}_{name}", reward, global_step)
+        if episodes:
+            writer.add_scalar("train/episode_return", float(values.episode_return_sum) / episodes, global_step)
+        for field in ("critic_loss", "actor_loss", "temperature", "entropy", "mode_divergence", "regulariser", "q_mean"):
+            writer.add_scalar(f"train/{field}", float(getattr(values, field)), global_step)
+        bar.update(global_step, f"task {task + 1}/{scenario.num_tasks} {name}: reward {reward:.1f}")
+    train_seconds = time.perf_counter() - start
+    state, facts = method.end_task(
+        state, sac_state.actor, task, evaluate=evaluate, reward_before=reward_before
+    )
+    R = record["R"]
+    for seen in range(task + 1):
+        seen_eval = _evaluator(spec, eval_envs[seen], method.policy.head_of_task(seen), jax.random.fold_in(end_key, seen))
+        R[task][seen] = seen_eval(method.policy_for_task(state, seen))
+        writer.add_scalar(f"R/task{seen}", R[task][seen], task)
+    record = dict(record)
+    record["R"] = R
+    record["curves"][task] = curve
+    record["reward_before"][task] = reward_before
+    record["task_facts"][task] = facts
+    record["env_steps"] = base_steps + int(sac_state.env_steps)
+    record["train_seconds"] += train_seconds
+    record["policy_params_max"] = max(record["policy_params_max"], method.policy_params(state, task + 1))
+    record["last_task"] = task
+    _save_state(run_dir / "checkpoints" / f"after_task_{task}.eqx", state)
+    _write_json(run_dir / "progress.json", record)
+    return state, record

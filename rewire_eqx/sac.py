@@ -152,25 +152,15 @@ def init_state(
 
 def begin_task(
     learner: Learner,
-    state: TrainState,
-    *,
     actor: AbstractPolicyNet,
+    *,
     head: int | Int[Array, ""],
     key: PRNGKeyArray,
-    reset_critic: bool = True,
 ) -> TrainState:
-    """State for a new task: the given actor, fresh optimisers (so frozen heads stay
-    frozen), an empty buffer, reset envs and counters, and, by default, new critics."""
-    fresh = init_state(learner, actor, key=key)
-    if not reset_critic:
-        critic_opt = _optimisers(learner.spec)[1]
-        fresh = dataclasses.replace(
-            fresh,
-            critic=state.critic,
-            target_critic=state.target_critic,
-            critic_opt=critic_opt.init(_params(state.critic)),
-        )
-    return dataclasses.replace(fresh, head=jnp.asarray(head, jnp.int32))
+    """State for a new task: the given actor trained on head `head`, with new critics,
+    fresh optimisers (so frozen heads stay frozen), an empty buffer and reset envs."""
+    state = init_state(learner, actor, key=key)
+    return dataclasses.replace(state, head=jnp.asarray(head, jnp.int32))
 
 
 # ------------------------------------------------------------------ the policy

@@ -21,9 +21,14 @@ __all__ = [
     "NetworkSpec",
     "PermutationSpec",
     "PolicySpec",
+    "METHODS",
+    "MethodSpec",
     "RunSpec",
     "SACSpec",
+    "ScenarioSpec",
     "build",
+    "spec_from_dict",
+    "spec_to_dict",
 ]
 
 Activation = Literal["leaky_relu", "relu", "tanh", "elu", "silu", "gelu"]
@@ -105,8 +110,9 @@ class LossSpec:
     """alpha: weight of the distillation between modes (Eq. 6)."""
     align_beta: float = 100.0
     """beta: weight of the alignment regulariser (Eq. 11)."""
-    l2_coef: float = 0.0
-    """Weight of the plain L2 regulariser to the previous weights (Eq. 7)."""
+    l2_coef: float = 100.0
+    """Weight of the plain L2 regulariser to the previous weights (Eq. 7): used by FT-L2
+    and by Rewire with alignment switched off."""
 
     def __post_init__(self):
         for field in ("distill_alpha", "align_beta", "l2_coef"):
@@ -224,7 +230,7 @@ class SACSpec:
                 self,
                 "updates_per_step",
                 self.updates_per_step,
-                f"updates_per_step x num_envs ({per_round:g}) must be a whole multiple of "
+                f"expected updates_per_step x num_envs ({per_round:g}) to be a whole multiple of "
                 f"policy_update_delay ({self.policy_update_delay})",
             )
         if self.buffer_size < self.num_envs:
@@ -240,21 +246,152 @@ class SACSpec:
         return int(self.updates_per_step * self.num_envs)
 
 
+Method = Literal["rewire", "ft1", "ft_l2", "ftn", "sacn"]
+METHODS: tuple[str, ...] = ("rewire", "ft1", "ft_l2", "ftn", "sacn")
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodSpec:
+    """Which continual-learning method runs, and Rewire's ablation switches (Table 3)."""
+
+    name: Method = "rewire"
+    """rewire (the paper), ft1 (fine-tune one policy), ft_l2 (fine-tune with L2 to the
+    previous task's weights), ftn (fine-tune, keep a copy per task), sacn (a fresh policy
+    per task)."""
+    caching: bool = True
+    """Rewire: cache each task's wiring (False: every task uses the current wiring)."""
+    multi_mode: bool = True
+    """Rewire: K modes (False: K = 1)."""
+    alignment: bool = True
+    """Rewire: alignment adapters (Eq. 9-12); False keeps plain L2 (Eq. 7) instead."""
+    rollback: bool = True
+    """Restore the pre-task policy when training did not beat its reward (from CSP)."""
+
+    def __post_init__(self):
+        if self.name not in METHODS:
+            _fail(self, "name", self.name, f"valid choices: {list(METHODS)}")
+
+
+Domain = Literal["pendulum", "halfcheetah", "ant", "humanoid"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ScenarioSpec:
+    """A sequence of tasks of one domain, its budget and its evaluation."""
+
+    domain: Domain = "pendulum"
+    tasks: tuple[str, ...] = ("normal",)
+    """Task variant names, in order (see rewire_eqx.envs.variants.VARIANTS)."""
+    steps_per_task: int = 1_000_000
+    """Environment steps per task at full scale."""
+    budget_scale: float = 1.0
+    """Multiplies steps_per_task (and the SAC warm-up) to shrink a scenario."""
+    head_cycle: int = 0
+    """Reuse task heads modulo this many tasks (the paper's Brax scenarios use 4)."""
+    reference_rewards: tuple[float, ...] = ()
+    """Per-task reward of SAC-N at the same budget, to normalise performance."""
+    reference_aucs: tuple[float, ...] = ()
+    """Per-task AUC of single-task training (normalised), for forward transfer."""
+    eval_envs: int = 512
+    eval_rollouts: int = 10
+    """Evaluation episodes = eval_envs x eval_rollouts (deterministic policy)."""
+    evals_per_task: int = 10
+    """Evaluations of the training task during its training (reward curves, AUC)."""
+    backend: Literal["generalized", "positional", "spring", "mjx"] = "generalized"
+    """brax pipeline for the brax domains."""
+
+    def __post_init__(self):
+        from rewire_eqx.envs.variants import get_variant
+
+        if not isinstance(self.tasks, tuple) or not self.tasks:
+            _fail(self, "tasks", self.tasks, "expected a non-empty tuple of task names")
+        for task in self.tasks:
+            try:
+                get_variant(self.domain, task)
+            except ValueError as error:
+                raise ValueError(f"ScenarioSpec.tasks: {error}") from None
+        for field in ("steps_per_task", "eval_envs", "eval_rollouts", "evals_per_task"):
+            _positive_int(self, field)
+        _positive_int(self, "head_cycle", minimum=0)
+        _number(self, "budget_scale", positive=True)
+        for field in ("reference_rewards", "reference_aucs"):
+            values = getattr(self, field)
+            if values and len(values) != len(self.tasks):
+                _fail(self, field, values, f"expected {len(self.tasks)} values or none")
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.tasks)
+
+    @property
+    def task_steps(self) -> int:
+        """Environment steps per task after `budget_scale`."""
+        return max(1, int(round(self.steps_per_task * self.budget_scale)))
+
+
 @dataclasses.dataclass(frozen=True)
 class RunSpec:
-    """Everything a run needs. Later issues add the SAC learner and the scenario."""
+    """Everything a run needs: method, scenario, learner, networks and losses."""
 
     name: str = "run"
     """Name of the run (the run folder's parent)."""
     seed: int = 0
     """Seed of every random choice of the run."""
-    policy: PolicySpec = PolicySpec()
+    method: MethodSpec = MethodSpec()
+    scenario: ScenarioSpec = ScenarioSpec()
+    sac: SACSpec = SACSpec()
+    network: NetworkSpec = NetworkSpec()
+    """The actor's body."""
+    permutation: PermutationSpec = PermutationSpec()
     losses: LossSpec = LossSpec()
+    task_heads: bool = True
+    """One actor head per task (the paper) instead of one shared head."""
+    chunk_steps: int = 0
+    """Env steps per compiled training call (0: steps per task / evals_per_task)."""
+    output_dir: str = "runs"
+    """Where run folders are created."""
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name or "/" in self.name:
             _fail(self, "name", self.name, "expected a non-empty string without '/'")
         _positive_int(self, "seed", minimum=0)
+        _positive_int(self, "chunk_steps", minimum=0)
+        if self.scenario.task_steps < self.sac.num_envs:
+            _fail(
+                self,
+                "scenario.budget_scale",
+                self.scenario.budget_scale,
+                f"the task budget ({self.scenario.task_steps} steps) is below one round of "
+                f"{self.sac.num_envs} envs",
+            )
+
+    def policy_spec(self, obs_size: int, action_size: int) -> PolicySpec:
+        """The actor's `PolicySpec` for a domain's sizes."""
+        permutation = self.permutation
+        if not self.method.multi_mode:
+            permutation = dataclasses.replace(permutation, num_modes=1)
+        return PolicySpec(
+            in_size=obs_size,
+            out_size=2 * action_size,
+            num_tasks=self.scenario.num_tasks,
+            task_heads=self.task_heads,
+            head_cycle=self.scenario.head_cycle,
+            rewire=self.method.name == "rewire",
+            network=self.network,
+            permutation=permutation,
+        )
+
+    @property
+    def sac_for_run(self) -> SACSpec:
+        """The SAC spec with the method's distillation weight and the scaled warm-up."""
+        scale = self.scenario.budget_scale
+        distill = self.losses.distill_alpha if self.method.name == "rewire" else 0.0
+        return dataclasses.replace(
+            self.sac,
+            distill_alpha=distill,
+            learning_starts=int(round(self.sac.learning_starts * min(scale, 1.0))),
+            start_steps=int(round(self.sac.start_steps * min(scale, 1.0))),
+        )
 
 
 @functools.singledispatch
@@ -286,11 +423,28 @@ def _(spec: PolicySpec, *, key: PRNGKeyArray) -> AbstractPolicyNet:
     )
 
 
-@build.register
-def _(spec: RunSpec, *, key: PRNGKeyArray) -> AbstractPolicyNet:
-    return build(spec.policy, key=key)
 
 
 def spec_to_dict(spec: object) -> dict:
     """A JSON-ready dict of a spec (tuples become lists)."""
     return dataclasses.asdict(spec)
+
+
+def spec_from_dict(cls: type, data: dict):
+    """Rebuild a spec dataclass from `spec_to_dict`'s output (validated again)."""
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown fields {sorted(unknown)}")
+    kwargs = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+            value = spec_from_dict(hint, value)
+        elif typing.get_origin(hint) is tuple and isinstance(value, list):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)

@@ -227,7 +227,7 @@ def test_no_retrace_between_chunks_or_tasks_of_the_same_shapes():
     anchor = state.actor.body
     state, _ = sac.train_chunk(learner, state, losses.AlignmentRegulariser(anchor, 1.0), 3)
     state, _ = sac.train_chunk(learner, state, losses.AlignmentRegulariser(anchor, 1.0), 3)
-    state = sac.begin_task(learner, state, actor=state.actor, head=1, key=jax.random.key(5))
+    state = sac.begin_task(learner, state.actor, head=1, key=jax.random.key(5))
     state, _ = sac.train_chunk(
         learner, state, losses.AlignmentRegulariser(state.actor.body, 1.0), 3
     )
@@ -240,7 +240,7 @@ def test_frozen_heads_stay_bit_identical_while_another_task_trains():
     )
     state, _ = sac.train_chunk(learner, state, losses.NoRegulariser(), 5)
     heads_before = state.actor.body.heads
-    state = sac.begin_task(learner, state, actor=state.actor, head=1, key=jax.random.key(3))
+    state = sac.begin_task(learner, state.actor, head=1, key=jax.random.key(3))
     state = sac.warmup(learner, state, sac.warmup_rounds(learner))
     state, _ = sac.train_chunk(learner, state, losses.NoRegulariser(), 5)
     heads = state.actor.body.heads

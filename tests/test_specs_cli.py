@@ -13,10 +13,13 @@ from rewire_eqx import cli
 from rewire_eqx.networks import PlainMLP, RewiredMLP
 from rewire_eqx.specs import (
     LossSpec,
+    MethodSpec,
     NetworkSpec,
     PermutationSpec,
     PolicySpec,
     RunSpec,
+    SACSpec,
+    ScenarioSpec,
     build,
 )
 
@@ -40,12 +43,22 @@ BAD_VALUES = [
     (PolicySpec, "head_cycle", -1),
     (RunSpec, "name", ""),
     (RunSpec, "seed", -1),
+    (MethodSpec, "name", "ewc2"),
+    (ScenarioSpec, "steps_per_task", 0),
+    (ScenarioSpec, "budget_scale", 0.0),
+    (ScenarioSpec, "eval_envs", 0),
+    (ScenarioSpec, "reference_rewards", (1.0, 2.0)),
+    (SACSpec, "num_envs", 0),
+    (SACSpec, "discount", 1.5),
+    (SACSpec, "target_smoothing", 0.0),
+    (SACSpec, "actor_lr", -1e-3),
+    (SACSpec, "updates_per_step", 0.3),
 ]
 
 
 _CHECK_BAD_VALUES = """
 import json, sys
-from rewire_eqx.specs import LossSpec, NetworkSpec, PermutationSpec, PolicySpec, RunSpec
+from rewire_eqx.specs import LossSpec, MethodSpec, NetworkSpec, PermutationSpec, PolicySpec, RunSpec, SACSpec, ScenarioSpec
 out = []
 for cls, field, value in {cases}:
     try:
@@ -81,8 +94,11 @@ def test_specs_are_frozen_and_compose_with_replace():
     spec = RunSpec()
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.seed = 3  # type: ignore[misc]
-    other = dataclasses.replace(spec, policy=dataclasses.replace(spec.policy, rewire=False))
-    assert other.policy.rewire is False and spec.policy.rewire is True
+    other = dataclasses.replace(spec, method=dataclasses.replace(spec.method, name="ft1"))
+    assert other.method.name == "ft1" and spec.method.name == "rewire"
+    assert other.policy_spec(3, 1).rewire is False and spec.policy_spec(3, 1).rewire is True
+    no_modes = dataclasses.replace(spec, method=dataclasses.replace(spec.method, multi_mode=False))
+    assert no_modes.policy_spec(3, 1).permutation.num_modes == 1
 
 
 def test_build_gives_rewired_or_plain_networks_with_spec_sizes():
@@ -117,10 +133,10 @@ def test_build_rejects_unknown_spec_types():
 def test_cli_loads_spec_and_applies_overrides(tmp_path):
     spec = cli.parse_spec(
         cli.load_spec(ROOT / "specs" / "quick.py"),
-        ["--policy.permutation.num-modes", "5", "--seed", "3"],
+        ["--permutation.num-modes", "5", "--seed", "3"],
         prog="test",
     )
-    assert spec.policy.permutation.num_modes == 5 and spec.seed == 3
+    assert spec.permutation.num_modes == 5 and spec.seed == 3
 
 
 @pytest.mark.parametrize(
@@ -130,14 +146,14 @@ def test_cli_loads_spec_and_applies_overrides(tmp_path):
         (["run", "{nospec}"], "defines no module-level SPEC"),
         (["run", "{broken}"], "failed to load: ZeroDivisionError"),
         (
-            ["run", "specs/quick.py", "--policy.permutation.num-modes", "0"],
+            ["run", "specs/quick.py", "--permutation.num-modes", "0"],
             "PermutationSpec.num_modes=0",
         ),
         (
-            ["run", "specs/quick.py", "--policy.permutation.tau", "abc"],
-            "--policy.permutation.tau",
+            ["run", "specs/quick.py", "--permutation.tau", "abc"],
+            "--permutation.tau",
         ),
-        (["run", "specs/quick.py", "--policy.network.activation", "sigmoid"], "leaky_relu"),
+        (["run", "specs/quick.py", "--network.activation", "sigmoid"], "leaky_relu"),
         (["run", "specs/quick.py", "--no-such-field", "1"], "--no-such-field"),
     ],
 )

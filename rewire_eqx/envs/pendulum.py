@@ -1,5 +1,5 @@
-"""A pendulum swing-up in pure JAX (the classic control task's dynamics), with physical
-parameters as fields so that task variants are data."""
+"""A pendulum swing-up in pure JAX, with its physical parameters as arrays so that task
+variants (mass, length, gravity) share one compiled program."""
 
 from __future__ import annotations
 
@@ -19,23 +19,41 @@ class PendulumState(eqx.Module):
 
 
 class Pendulum(AbstractEnv):
-    """Swing a pendulum up and balance it; one torque action in [-1, 1].
+    """Swing a pendulum up and balance it with one torque action in [-1, 1].
 
-    Dynamics (semi-implicit Euler, dt = 0.05): `theta_dot += (3 g / (2 l) sin(theta) +
-    3 u / (m l^2)) dt`, clipped to +-8; `u = max_torque * action_gain * a`. Reward:
-    `-(angle^2 + 0.1 theta_dot^2 + 0.001 u^2)` with the angle wrapped to [-pi, pi)
-    (0 is upright). Observation: `(cos theta, sin theta, theta_dot)`. Episodes start
-    at a uniform angle and a speed in [-1, 1].
+    Dynamics (the classic control task's, semi-implicit Euler, dt = 0.05):
+    `theta_dot += (3 g / (2 l) sin(theta) + 3 u / (m l^2)) dt`, clipped to +-8, with
+    `u = 2 a` and `theta = 0` upright. Reward per step, in [-0.33, 1]: the height
+    `(1 + cos theta) / 2` minus `0.005 theta_dot^2`, so returns are positive and
+    normalising by a reference return is meaningful (a random policy scores about 40
+    over 200 steps, a swing-up and balance about 170). Observation:
+    `(cos theta, sin theta, theta_dot)`. Episodes start at a uniform angle and a speed
+    in [-1, 1].
     """
 
-    gravity: float = eqx.field(static=True, default=10.0)
-    mass: float = eqx.field(static=True, default=1.0)
-    length: float = eqx.field(static=True, default=1.0)
-    action_gain: float = eqx.field(static=True, default=1.0)
-    """Multiplies the action: -1 inverts it."""
-    max_torque: float = eqx.field(static=True, default=2.0)
-    max_speed: float = eqx.field(static=True, default=8.0)
-    dt: float = eqx.field(static=True, default=0.05)
+    gravity: Float[Array, ""]
+    mass: Float[Array, ""]
+    length: Float[Array, ""]
+    max_torque: float = eqx.field(static=True)
+    max_speed: float = eqx.field(static=True)
+    dt: float = eqx.field(static=True)
+
+    def __init__(
+        self,
+        *,
+        gravity: float = 10.0,
+        mass: float = 1.0,
+        length: float = 1.0,
+        max_torque: float = 2.0,
+        max_speed: float = 8.0,
+        dt: float = 0.05,
+    ):
+        self.gravity = jnp.asarray(gravity, jnp.float32)
+        self.mass = jnp.asarray(mass, jnp.float32)
+        self.length = jnp.asarray(length, jnp.float32)
+        self.max_torque = max_torque
+        self.max_speed = max_speed
+        self.dt = dt
 
     @property
     def obs_size(self) -> int:
@@ -57,14 +75,12 @@ class Pendulum(AbstractEnv):
         return state, self._obs(state)
 
     def step(self, state: PendulumState, action: Float[Array, "1"]):
-        torque = self.max_torque * jnp.clip(self.action_gain * action[0], -1.0, 1.0)
-        angle = (state.theta + jnp.pi) % (2 * jnp.pi) - jnp.pi
-        reward = -(angle**2 + 0.1 * state.theta_dot**2 + 0.001 * torque**2)
+        torque = self.max_torque * jnp.clip(action[0], -1.0, 1.0)
+        reward = 0.5 * (1.0 + jnp.cos(state.theta)) - 0.005 * state.theta_dot**2
         g, m, l, dt = self.gravity, self.mass, self.length, self.dt
-        theta_dot = (
-            state.theta_dot
-            + (3 * g / (2 * l) * jnp.sin(state.theta) + 3.0 / (m * l**2) * torque) * dt
-        )
+        theta_dot = state.theta_dot + (
+            3 * g / (2 * l) * jnp.sin(state.theta) + 3.0 / (m * l**2) * torque
+        ) * dt
         theta_dot = jnp.clip(theta_dot, -self.max_speed, self.max_speed)
         new = PendulumState(theta=state.theta + theta_dot * dt, theta_dot=theta_dot)
         return new, self._obs(new), reward, jnp.zeros((), bool)

@@ -1,0 +1,94 @@
+"""The interface every continual-learning method implements, and shared helpers."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+from jaxtyping import PRNGKeyArray
+
+from rewire_eqx.losses import AbstractRegulariser
+from rewire_eqx.networks import AbstractPolicyNet, PlainMLP, RewiredMLP, parameter_counts
+from rewire_eqx.specs import PolicySpec, RunSpec
+
+__all__ = ["AbstractMethod", "Evaluate", "body_of", "copy_head", "with_body"]
+
+Evaluate = Callable[[PlainMLP], float]
+"""Mean return of a (wired) policy on the task being trained, with its head."""
+
+
+def body_of(actor: AbstractPolicyNet) -> PlainMLP:
+    return actor.body if isinstance(actor, RewiredMLP) else actor
+
+
+def with_body(actor: AbstractPolicyNet, body: PlainMLP) -> AbstractPolicyNet:
+    if isinstance(actor, RewiredMLP):
+        return eqx.tree_at(lambda a: a.body, actor, body)
+    return body
+
+
+def copy_head(actor: AbstractPolicyNet, *, source: int, target: int) -> AbstractPolicyNet:
+    """A new task's head starts as a copy of the previous task's head."""
+    body = body_of(actor)
+    heads = jax.tree.map(lambda a: a.at[target].set(a[source]), body.heads)
+    return with_body(actor, eqx.tree_at(lambda b: b.heads, body, heads))
+
+
+class AbstractMethod(abc.ABC):
+    """A continual-learning method on top of the shared SAC learner and runner.
+
+    Its state is one Equinox module of fixed structure (so that it checkpoints with
+    `eqx.tree_serialise_leaves` and deserialises into `init`'s output).
+    """
+
+    def __init__(self, spec: RunSpec, policy: PolicySpec):
+        self.spec = spec
+        self.policy = policy
+
+    @abc.abstractmethod
+    def init(self, *, key: PRNGKeyArray) -> eqx.Module:
+        """The method's state before the first task."""
+
+    @abc.abstractmethod
+    def training_actor(self, state, task: int, *, key: PRNGKeyArray) -> AbstractPolicyNet:
+        """The actor SAC trains on `task` (its head for the task already in place)."""
+
+    def regulariser(self, state, task: int) -> AbstractRegulariser:
+        """The extra actor-loss term while training `task`."""
+        from rewire_eqx.losses import NoRegulariser
+
+        return NoRegulariser()
+
+    @abc.abstractmethod
+    def end_task(
+        self,
+        state,
+        trained: AbstractPolicyNet,
+        task: int,
+        *,
+        evaluate: Evaluate,
+        reward_before: float | None,
+    ) -> tuple[eqx.Module, dict]:
+        """Consolidate after training `task`; returns the new state and a dict of
+        task-end facts for the record (kept mode, roll-back, ...)."""
+
+    @abc.abstractmethod
+    def policy_for_task(self, state, task: int) -> PlainMLP:
+        """The deterministic-evaluation network for a seen task (call with its head)."""
+
+    @abc.abstractmethod
+    def policy_params(self, state, tasks_seen: int) -> int:
+        """Policy parameters held after `tasks_seen` tasks (task heads excluded)."""
+
+    def unit_params(self) -> int:
+        """Parameters of one plain policy with one head (the model-size unit)."""
+        probe = PlainMLP(
+            self.policy.in_size,
+            self.policy.network.hidden_sizes,
+            self.policy.out_size,
+            num_heads=1,
+            key=jax.random.key(0),
+        )
+        return parameter_counts(probe).weights

@@ -1,0 +1,74 @@
+"""Continual-learning metrics from the reward matrix and the training curves.
+
+`R[i, j]` is the reward on task j after training task i (NaN where not evaluated).
+Definitions follow the paper's Appendix A.3 and Continual World:
+
+* average performance: `mean_j R[T-1, j] / ref_j` (raw rewards when no reference);
+* forgetting: `(R[j, j] - R[T-1, j]) / ref_j` per task;
+* forward transfer: `(AUC_j - AUC_ref_j) / (1 - AUC_ref_j)`, with `AUC_j` the mean of
+  task j's (normalised) evaluation curve during its own training;
+* model size: the maximum policy parameters over the run over one plain policy's.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["average_performance", "forgetting", "forward_transfer", "summarise"]
+
+
+def _normaliser(references, num_tasks: int) -> np.ndarray:
+    if references:
+        return np.asarray(references, np.float64)
+    return np.ones(num_tasks)
+
+
+def average_performance(R: np.ndarray, references=()) -> float:
+    """Mean over tasks of the final reward, divided by each task's reference reward."""
+    final = np.asarray(R, np.float64)[-1]
+    return float(np.mean(final / _normaliser(references, final.shape[0])))
+
+
+def forgetting(R: np.ndarray, references=()) -> list[float]:
+    """Per task: performance right after training it minus performance at the end."""
+    R = np.asarray(R, np.float64)
+    norm = _normaliser(references, R.shape[1])
+    return [float((R[j, j] - R[-1, j]) / norm[j]) for j in range(R.shape[1])]
+
+
+def forward_transfer(curves, references=(), reference_aucs=()) -> list[float | None]:
+    """Per task `(AUC - AUC_ref) / (1 - AUC_ref)`; None without a reference AUC."""
+    if not reference_aucs:
+        return [None] * len(curves)
+    norm = _normaliser(references, len(curves))
+    out: list[float | None] = []
+    for j, curve in enumerate(curves):
+        rewards = np.asarray([reward for _, reward in curve], np.float64) / norm[j]
+        auc = float(np.mean(rewards)) if rewards.size else math.nan
+        ref = float(reference_aucs[j])
+        out.append((auc - ref) / (1.0 - ref) if ref != 1.0 else None)
+    return out
+
+
+def _mean(values) -> float | None:
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.mean(values)) if values else None
+
+
+def summarise(record: dict, scenario) -> dict:
+    """The metrics of a finished run (see the README for the schema)."""
+    R = np.asarray(record["R"], np.float64)
+    refs, ref_aucs = scenario.reference_rewards, scenario.reference_aucs
+    forget = forgetting(R, refs)
+    transfer = forward_transfer(record["curves"], refs, ref_aucs)
+    return {
+        "average_performance": average_performance(R, refs),
+        "normalised": bool(refs),
+        "forgetting": forget,
+        "forgetting_mean": _mean(forget[:-1]) if len(forget) > 1 else 0.0,
+        "forward_transfer": transfer,
+        "forward_transfer_mean": _mean(transfer),
+        "model_size": record["policy_params_max"] / record["policy_params_unit"],
+    }
