@@ -56,7 +56,9 @@ def matmul_peak(n: int = 2048, repeats: int = 20) -> float:
 
 
 def _learner(env_backend: str) -> sac.Learner:
-    env = JaxVecEnv(brax_env("halfcheetah", backend=env_backend), num_envs=128, episode_length=1000)
+    env = JaxVecEnv(
+        brax_env("halfcheetah", backend=env_backend), num_envs=128, episode_length=1000
+    )
     return sac.Learner(PAPER_SAC, env)
 
 
@@ -86,7 +88,9 @@ def measure_learner(learner, num_modes: int, num_seeds: int, rounds: int) -> dic
         run = sac.train_chunk
     else:
         states = [_init(learner, policy_spec, s) for s in range(num_seeds)]
-        state = jax.tree.map(lambda *xs: jnp.stack(xs) if eqx.is_array(xs[0]) else xs[0], *states)
+        state = jax.tree.map(
+            lambda *xs: jnp.stack(xs) if eqx.is_array(xs[0]) else xs[0], *states
+        )
         state = sac.warmup_seeds(learner, state, 2)
         reg = eqx.filter_vmap(lambda _: losses.NoRegulariser())(jnp.arange(num_seeds))
         run = sac.train_chunk_seeds
@@ -117,7 +121,9 @@ def update_flops(learner, num_modes: int) -> float:
     arrays, static = eqx.partition(state, eqx.is_array)
 
     def block(arrays):
-        out = sac._update_block(learner, eqx.combine(arrays, static), losses.NoRegulariser())
+        out = sac._update_block(
+            learner, eqx.combine(arrays, static), losses.NoRegulariser()
+        )
         return eqx.filter(out, eqx.is_array)
 
     cost = jax.jit(block).lower(arrays).compile().cost_analysis()
@@ -127,13 +133,18 @@ def update_flops(learner, num_modes: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=8, help="collection rounds timed per case")
+    parser.add_argument(
+        "--rounds", type=int, default=8, help="collection rounds timed per case"
+    )
     parser.add_argument("--backend", default="generalized", help="brax pipeline")
     parser.add_argument("--no-peer", action="store_true", help="skip brax.training's SAC")
     parser.add_argument("--out", default="bench/results.json")
     args = parser.parse_args()
 
-    results: dict = {"machine": platform.processor() or platform.machine(), "jax": jax.__version__}
+    results: dict = {
+        "machine": platform.processor() or platform.machine(),
+        "jax": jax.__version__,
+    }
     results["matmul_peak_gflops"] = matmul_peak()
     print(f"float32 matmul peak: {results['matmul_peak_gflops']:.1f} GFLOP/s", flush=True)
     learner = _learner(args.backend)
@@ -152,7 +163,9 @@ def main() -> None:
             row["peak_fraction"] = row["update_gflops"] / results["matmul_peak_gflops"]
             rows.append(row)
             print(json.dumps(row), flush=True)
-    equal_work = sac.Learner(dataclasses.replace(PAPER_SAC, policy_update_delay=1), learner.env)
+    equal_work = sac.Learner(
+        dataclasses.replace(PAPER_SAC, policy_update_delay=1), learner.env
+    )
     flops = update_flops(equal_work, 1)
     row = measure_learner(equal_work, 1, 1, args.rounds)
     row["actor"] = "plain, actor updated every step"

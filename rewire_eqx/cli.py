@@ -97,7 +97,9 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
 
     if args.resume is not None:
         if rest or args.spec is not None:
-            raise SpecError("--resume RUN_DIR takes the spec from the run folder: give no PATH or overrides")
+            raise SpecError(
+                "--resume RUN_DIR takes the spec from the run folder: give no PATH or overrides"
+            )
         try:
             runner.load_resume(args.resume)
         except runner.ResumeError as error:
@@ -108,7 +110,7 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
             raise SpecError("run needs a spec file PATH (or --resume RUN_DIR)")
         spec = parse_spec(load_spec(args.spec), rest, prog=f"rewire_eqx run {args.spec}")
     try:
-        run_dir = runner.run(spec, resume=args.resume) if spec is None else runner.run(spec)
+        run_dir = runner.run(spec, resume=args.resume)
     except runner.TrainingDiverged as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -145,7 +147,9 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         add_help=False,
     )
     run.add_argument("spec", metavar="PATH", nargs="?", help="a spec file defining SPEC")
-    run.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its folder")
+    run.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue a killed run from its folder"
+    )
     report = commands.add_parser(
         "report",
         help="print the R matrix and metrics of finished runs, write plots",

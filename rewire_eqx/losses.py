@@ -148,10 +148,15 @@ class NoRegulariser(AbstractRegulariser):
 
 
 class L2Regulariser(AbstractRegulariser):
-    """`coef * sum_l ||W_l - W_l^{t-1}||^2`, Eq. 7."""
+    """`coef * sum_l ||W_l - W_l^{t-1}||^2`, Eq. 7. The coefficient is an array, so a
+    first task (coefficient 0) and later tasks share one compiled program."""
 
     anchor: PlainMLP
-    coef: float = eqx.field(static=True)
+    coef: Float[Array, ""]
+
+    def __init__(self, anchor: PlainMLP, coef):
+        self.anchor = anchor
+        self.coef = jnp.asarray(coef, jnp.float32)
 
     def __call__(self, actor: AbstractPolicyNet) -> Scalar:
         body = actor.body if isinstance(actor, RewiredMLP) else actor
@@ -159,10 +164,15 @@ class L2Regulariser(AbstractRegulariser):
 
 
 class AlignmentRegulariser(AbstractRegulariser):
-    """`beta * L_SP`, Eq. 11: weights and alignment adapters pulled toward the anchor."""
+    """`beta * L_SP`, Eq. 11: weights and alignment adapters pulled toward the anchor.
+    `beta` is an array (0 on the first task, without recompiling)."""
 
     anchor: PlainMLP
-    beta: float = eqx.field(static=True)
+    beta: Float[Array, ""]
+
+    def __init__(self, anchor: PlainMLP, beta):
+        self.anchor = anchor
+        self.beta = jnp.asarray(beta, jnp.float32)
 
     def __call__(self, actor: AbstractPolicyNet) -> Scalar:
         if not isinstance(actor, RewiredMLP):

@@ -10,7 +10,13 @@ import numpy as np
 
 __all__ = ["ReportError", "load_metrics", "report"]
 
-_TABLE_FIELDS = ("average_performance", "forgetting_mean", "forward_transfer_mean", "model_size", "env_steps_per_s")
+_TABLE_FIELDS = (
+    "average_performance",
+    "forgetting_mean",
+    "forward_transfer_mean",
+    "model_size",
+    "env_steps_per_s",
+)
 
 
 class ReportError(Exception):
@@ -20,7 +26,9 @@ class ReportError(Exception):
 def load_metrics(run_dir: str | Path) -> dict:
     path = Path(run_dir) / "metrics.json"
     if not path.is_file():
-        raise ReportError(f"{str(run_dir)!r} has no metrics.json (not a finished rewire_eqx run)")
+        raise ReportError(
+            f"{str(run_dir)!r} has no metrics.json (not a finished rewire_eqx run)"
+        )
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as error:
@@ -39,7 +47,10 @@ def _fmt(values) -> str:
 def format_matrix(metrics: dict) -> str:
     tasks = metrics["tasks"]
     width = max(10, *(len(t) for t in tasks)) + 1
-    lines = ["R[i, j] = reward on task j after training task i", " " * width + "".join(f"{t:>{width}}" for t in tasks)]
+    lines = [
+        "R[i, j] = reward on task j after training task i",
+        " " * width + "".join(f"{t:>{width}}" for t in tasks),
+    ]
     for i, row in enumerate(metrics["R"]):
         cells = "".join(f"{'' if v is None else f'{v:.1f}':>{width}}" for v in row)
         lines.append(f"{tasks[i]:<{width}}" + cells)
@@ -72,7 +83,9 @@ def plot(metrics: dict, out_dir: Path) -> list[Path]:
     for j, curve in enumerate(metrics["curves"]):
         if curve:
             steps = [offset + s for s, _ in curve]
-            ax.plot(steps, [r for _, r in curve], marker="o", ms=3, label=f"{j}: {tasks[j]}")
+            ax.plot(
+                steps, [r for _, r in curve], marker="o", ms=3, label=f"{j}: {tasks[j]}"
+            )
         offset += metrics["steps_per_task"]
     ax.set_xlabel("environment steps")
     ax.set_ylabel("evaluation reward (training task)")
@@ -93,7 +106,9 @@ def plot(metrics: dict, out_dir: Path) -> list[Path]:
     for i in range(len(tasks)):
         for j in range(len(tasks)):
             if np.isfinite(R[i, j]):
-                ax.text(j, i, f"{R[i, j]:.0f}", ha="center", va="center", color="w", fontsize=7)
+                ax.text(
+                    j, i, f"{R[i, j]:.0f}", ha="center", va="center", color="w", fontsize=7
+                )
     fig.colorbar(image, ax=ax)
     fig.tight_layout()
     paths.append(out_dir / "R_heatmap.png")

@@ -27,7 +27,7 @@ import equinox as eqx
 import jax
 import numpy as np
 
-from rewire_eqx import losses, metrics, sac
+from rewire_eqx import metrics, sac
 from rewire_eqx.envs.base import JaxVecEnv
 from rewire_eqx.envs.domains import make_env
 from rewire_eqx.methods import make_method
@@ -99,10 +99,14 @@ def load_resume(run_dir: str | Path) -> tuple[RunSpec, dict]:
             raise ValueError(f"format {progress.get('format')!r} is not {_FORMAT!r}")
         spec = spec_from_dict(RunSpec, spec_data)
     except (ValueError, TypeError, KeyError) as error:
-        raise ResumeError(f"--resume {str(run_dir)!r}: unreadable run folder ({error})") from None
+        raise ResumeError(
+            f"--resume {str(run_dir)!r}: unreadable run folder ({error})"
+        ) from None
     last = progress["last_task"]
     if last >= 0 and not (run_dir / "checkpoints" / f"after_task_{last}.eqx").is_file():
-        raise ResumeError(f"--resume {str(run_dir)!r}: checkpoint after task {last} is missing")
+        raise ResumeError(
+            f"--resume {str(run_dir)!r}: checkpoint after task {last} is missing"
+        )
     return spec, progress
 
 
@@ -160,32 +164,42 @@ def _evaluator(spec: RunSpec, eval_env: JaxVecEnv, head: int, key):
     return evaluate
 
 
-def run(spec: RunSpec, *, resume: str | Path | None = None, progress: bool | None = None) -> Path:
+def run(
+    spec: RunSpec | None, *, resume: str | Path | None = None, progress: bool | None = None
+) -> Path:
     """Train and evaluate `spec`'s method on its scenario; returns the run folder.
 
     With `resume`, continue the run in that folder after its last finished task (the
-    spec is read from the folder).
+    spec is read from the folder; pass `spec=None`).
     """
     if resume is not None:
         spec, record = load_resume(resume)
         run_dir = Path(resume)
+    elif spec is None:
+        raise ValueError("run needs a spec or a run folder to resume")
     else:
         record = None
         run_dir = None
     scenario = spec.scenario
-    task_envs = [make_env(scenario.domain, t, backend=scenario.backend) for t in scenario.tasks]
+    task_envs = [
+        make_env(scenario.domain, t, backend=scenario.backend) for t in scenario.tasks
+    ]
     obs_size, action_size = task_envs[0].obs_size, task_envs[0].action_size
     policy_spec = spec.policy_spec(obs_size, action_size)
     method = make_method(spec, policy_spec)
     sac_spec = spec.sac_for_run
-    learners = [sac.Learner(sac_spec, _vec(env, sac_spec.num_envs, spec)) for env in task_envs]
+    learners = [
+        sac.Learner(sac_spec, _vec(env, sac_spec.num_envs, spec)) for env in task_envs
+    ]
     eval_envs = [_vec(env, scenario.eval_envs, spec) for env in task_envs]
 
     rounds_total = max(1, scenario.task_steps // sac_spec.num_envs)
     warm_rounds = min(sac.warmup_rounds(learners[0]), rounds_total - 1)
     chunks = max(1, min(scenario.evals_per_task, rounds_total - warm_rounds))
     if spec.chunk_steps:
-        chunks = max(1, (rounds_total - warm_rounds) // max(1, spec.chunk_steps // sac_spec.num_envs))
+        chunks = max(
+            1, (rounds_total - warm_rounds) // max(1, spec.chunk_steps // sac_spec.num_envs)
+        )
     chunk_rounds = max(1, (rounds_total - warm_rounds) // chunks)
     steps_per_task = (warm_rounds + chunks * chunk_rounds) * sac_spec.num_envs
 
@@ -228,9 +242,20 @@ def run(spec: RunSpec, *, resume: str | Path | None = None, progress: bool | Non
     try:
         for task in range(record["last_task"] + 1, T):
             state, record = _run_task(
-                spec, method, state, record, task, learners, eval_envs,
-                root=root, warm_rounds=warm_rounds, chunks=chunks, chunk_rounds=chunk_rounds,
-                writer=writer, bar=bar, run_dir=run_dir,
+                spec,
+                method,
+                state,
+                record,
+                task,
+                learners,
+                eval_envs,
+                root=root,
+                warm_rounds=warm_rounds,
+                chunks=chunks,
+                chunk_rounds=chunk_rounds,
+                writer=writer,
+                bar=bar,
+                run_dir=run_dir,
             )
     finally:
         bar.close()
@@ -254,15 +279,29 @@ def run(spec: RunSpec, *, resume: str | Path | None = None, progress: bool | Non
         "env_steps": record["env_steps"],
         "train_seconds": seconds,
         "env_steps_per_s": record["env_steps"] / seconds if seconds else None,
-        "train_chunk_compilations": sac.trace_counts().get("train_chunk", 0) - traces_before,
+        "train_chunk_compilations": sac.trace_counts().get("train_chunk", 0)
+        - traces_before,
     }
     _write_json(run_dir / "metrics.json", out)
     return run_dir
 
 
 def _run_task(
-    spec, method, state, record, task, learners, eval_envs, *, root, warm_rounds, chunks,
-    chunk_rounds, writer, bar, run_dir,
+    spec,
+    method,
+    state,
+    record,
+    task,
+    learners,
+    eval_envs,
+    *,
+    root,
+    warm_rounds,
+    chunks,
+    chunk_rounds,
+    writer,
+    bar,
+    run_dir,
 ):
     scenario = spec.scenario
     name = scenario.tasks[task]
@@ -280,11 +319,15 @@ def _run_task(
     sac_state = sac.warmup(learner, sac_state, warm_rounds)
     base_steps = record["env_steps"]
     curve = []
-    for chunk in range(chunks):
-        sac_state, chunk_metrics = sac.train_chunk(learner, sac_state, regulariser, chunk_rounds)
+    for _ in range(chunks):
+        sac_state, chunk_metrics = sac.train_chunk(
+            learner, sac_state, regulariser, chunk_rounds
+        )
         values = jax.device_get(chunk_metrics)
         steps = int(values.env_steps)
-        if not all(math.isfinite(float(v)) for v in (values.critic_loss, values.actor_loss)):
+        if not all(
+            math.isfinite(float(v)) for v in (values.critic_loss, values.actor_loss)
+        ):
             raise TrainingDiverged(
                 f"non-finite loss in task {task} ({name}) at env step {steps} of the task; "
                 f"the run folder keeps the checkpoint after task {task - 1}"
@@ -295,17 +338,36 @@ def _run_task(
         episodes = float(values.episodes)
         writer.add_scalar(f"eval/task{task}_{name}", reward, global_step)
         if episodes:
-            writer.add_scalar("train/episode_return", float(values.episode_return_sum) / episodes, global_step)
-        for field in ("critic_loss", "actor_loss", "temperature", "entropy", "mode_divergence", "regulariser", "q_mean"):
+            writer.add_scalar(
+                "train/episode_return",
+                float(values.episode_return_sum) / episodes,
+                global_step,
+            )
+        for field in (
+            "critic_loss",
+            "actor_loss",
+            "temperature",
+            "entropy",
+            "mode_divergence",
+            "regulariser",
+            "q_mean",
+        ):
             writer.add_scalar(f"train/{field}", float(getattr(values, field)), global_step)
-        bar.update(global_step, f"task {task + 1}/{scenario.num_tasks} {name}: reward {reward:.1f}")
+        bar.update(
+            global_step, f"task {task + 1}/{scenario.num_tasks} {name}: reward {reward:.1f}"
+        )
     train_seconds = time.perf_counter() - start
     state, facts = method.end_task(
         state, sac_state.actor, task, evaluate=evaluate, reward_before=reward_before
     )
     R = record["R"]
     for seen in range(task + 1):
-        seen_eval = _evaluator(spec, eval_envs[seen], method.policy.head_of_task(seen), jax.random.fold_in(end_key, seen))
+        seen_eval = _evaluator(
+            spec,
+            eval_envs[seen],
+            method.policy.head_of_task(seen),
+            jax.random.fold_in(end_key, seen),
+        )
         R[task][seen] = seen_eval(method.policy_for_task(state, seen))
         writer.add_scalar(f"R/task{seen}", R[task][seen], task)
     record = dict(record)
@@ -315,7 +377,9 @@ def _run_task(
     record["task_facts"][task] = facts
     record["env_steps"] = base_steps + int(sac_state.env_steps)
     record["train_seconds"] += train_seconds
-    record["policy_params_max"] = max(record["policy_params_max"], method.policy_params(state, task + 1))
+    record["policy_params_max"] = max(
+        record["policy_params_max"], method.policy_params(state, task + 1)
+    )
     record["last_task"] = task
     _save_state(run_dir / "checkpoints" / f"after_task_{task}.eqx", state)
     _write_json(run_dir / "progress.json", record)

@@ -15,13 +15,33 @@ __all__ = ["BRAX_SCENARIOS", "brax_run", "quick_run"]
 
 BRAX_SCENARIOS: dict[str, tuple[str, ...]] = {
     "halfcheetah_forgetting": ("hugefoot", "moon", "carry_stuff", "rainfall"),
-    "halfcheetah_transfer": ("carry_stuff_hugegravity", "moon", "defective_module", "hugefoot_rainfall"),
+    "halfcheetah_transfer": (
+        "carry_stuff_hugegravity",
+        "moon",
+        "defective_module",
+        "hugefoot_rainfall",
+    ),
     "halfcheetah_robustness": ("normal", "inverted_actions", "normal", "inverted_actions"),
-    "halfcheetah_compositionality": ("tinyfoot", "moon", "carry_stuff_hugegravity", "tinyfoot_moon"),
+    "halfcheetah_compositionality": (
+        "tinyfoot",
+        "moon",
+        "carry_stuff_hugegravity",
+        "tinyfoot_moon",
+    ),
     "ant_forgetting": ("normal", "hugefoot", "rainfall", "moon"),
-    "ant_transfer": ("disabled_first_diagonal", "disabled_second_diagonal", "disabled_forefeet", "disabled_backfeet"),
+    "ant_transfer": (
+        "disabled_first_diagonal",
+        "disabled_second_diagonal",
+        "disabled_forefeet",
+        "disabled_backfeet",
+    ),
     "ant_robustness": ("normal", "inverted_actions", "normal", "inverted_actions"),
-    "ant_compositionality": ("disabled_hard1", "disabled_hard2", "disabled_forefeet", "disabled_backfeet"),
+    "ant_compositionality": (
+        "disabled_hard1",
+        "disabled_hard2",
+        "disabled_forefeet",
+        "disabled_backfeet",
+    ),
     "humanoid": ("normal", "moon", "carrystuff", "tinyfeet"),
 }
 """Each scenario's distinct tasks; the HalfCheetah and Ant ones run them twice."""

@@ -423,8 +423,6 @@ def _(spec: PolicySpec, *, key: PRNGKeyArray) -> AbstractPolicyNet:
     )
 
 
-
-
 def spec_to_dict(spec: object) -> dict:
     """A JSON-ready dict of a spec (tuples become lists)."""
     return dataclasses.asdict(spec)

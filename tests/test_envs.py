@@ -24,7 +24,10 @@ def test_unknown_domain_and_variant_list_the_valid_names():
 
 def test_variants_compose():
     combined = get_variant("halfcheetah", "hugefoot_rainfall")
-    assert dict(combined.body_scale) == {"bfoot": 1.5, "ffoot": 1.5} and combined.friction == 0.4
+    assert (
+        dict(combined.body_scale) == {"bfoot": 1.5, "ffoot": 1.5}
+        and combined.friction == 0.4
+    )
     assert get_variant("halfcheetah", "carry_stuff_hugegravity").gravity == 1.5
     both = Variant(invert_actions=True) + Variant(invert_actions=True)
     assert not both.invert_actions
@@ -35,9 +38,15 @@ def test_observation_mask_is_a_fixed_half_and_action_edits_are_exact():
     mask = defective.obs_scale(17)
     assert mask.sum() == 17 - round(0.5 * 17)
     np.testing.assert_array_equal(mask, defective.obs_scale(17))  # fixed subset
-    np.testing.assert_array_equal(get_variant("ant", "disabled_forefeet").action_scale(8), [0, 0, 0, 0, 1, 1, 1, 1])
-    np.testing.assert_array_equal(get_variant("ant", "disabled_hard2").action_scale(8), [0, 0, 1, 1, 0, 0, 0, 0])
-    np.testing.assert_array_equal(get_variant("ant", "inverted_actions").action_scale(8), -np.ones(8))
+    np.testing.assert_array_equal(
+        get_variant("ant", "disabled_forefeet").action_scale(8), [0, 0, 0, 0, 1, 1, 1, 1]
+    )
+    np.testing.assert_array_equal(
+        get_variant("ant", "disabled_hard2").action_scale(8), [0, 0, 1, 1, 0, 0, 0, 0]
+    )
+    np.testing.assert_array_equal(
+        get_variant("ant", "inverted_actions").action_scale(8), -np.ones(8)
+    )
 
 
 @pytest.mark.parametrize(
@@ -50,7 +59,9 @@ def test_observation_mask_is_a_fixed_half_and_action_edits_are_exact():
         ("humanoid", "carrystuff", ("torso", "lwaist"), 4.0),
     ],
 )
-def test_body_scaling_edits_only_the_named_bodies_in_the_compiled_system(domain, task, bodies, factor):
+def test_body_scaling_edits_only_the_named_bodies_in_the_compiled_system(
+    domain, task, bodies, factor
+):
     import mujoco
 
     normal, edited = brax_env(domain), brax_env(domain, get_variant(domain, task))
@@ -63,20 +74,37 @@ def test_body_scaling_edits_only_the_named_bodies_in_the_compiled_system(domain,
     for body in range(model.nbody):
         expected = factor if body in ids else 1.0
         np.testing.assert_allclose(mass1[body], mass0[body] * expected, rtol=1e-6)
-    radius0, radius1 = np.asarray(normal.sys.geom_size)[:, 0], np.asarray(edited.sys.geom_size)[:, 0]
+    radius0, radius1 = (
+        np.asarray(normal.sys.geom_size)[:, 0],
+        np.asarray(edited.sys.geom_size)[:, 0],
+    )
     for geom, body in enumerate(model.geom_bodyid):
         scaled = body in ids and model.geom_type[geom] in (2, 3)
-        np.testing.assert_allclose(radius1[geom], radius0[geom] * (factor if scaled else 1.0), rtol=1e-6)
-    np.testing.assert_array_equal(np.asarray(edited.sys.opt.gravity), np.asarray(normal.sys.opt.gravity))
+        np.testing.assert_allclose(
+            radius1[geom], radius0[geom] * (factor if scaled else 1.0), rtol=1e-6
+        )
+    np.testing.assert_array_equal(
+        np.asarray(edited.sys.opt.gravity), np.asarray(normal.sys.opt.gravity)
+    )
 
 
 def test_gravity_and_friction_edits_in_the_compiled_system():
     normal = brax_env("halfcheetah")
     moon = brax_env("halfcheetah", get_variant("halfcheetah", "moon"))
     rain = brax_env("halfcheetah", get_variant("halfcheetah", "rainfall"))
-    np.testing.assert_allclose(np.asarray(moon.sys.opt.gravity), np.asarray(normal.sys.opt.gravity) * 0.15, rtol=1e-6)
-    np.testing.assert_allclose(np.asarray(rain.sys.geom_friction)[:, 0], np.asarray(normal.sys.geom_friction)[:, 0] * 0.4, rtol=1e-6)
-    np.testing.assert_array_equal(np.asarray(rain.sys.body_mass), np.asarray(normal.sys.body_mass))
+    np.testing.assert_allclose(
+        np.asarray(moon.sys.opt.gravity),
+        np.asarray(normal.sys.opt.gravity) * 0.15,
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(
+        np.asarray(rain.sys.geom_friction)[:, 0],
+        np.asarray(normal.sys.geom_friction)[:, 0] * 0.4,
+        rtol=1e-6,
+    )
+    np.testing.assert_array_equal(
+        np.asarray(rain.sys.body_mass), np.asarray(normal.sys.body_mass)
+    )
 
 
 @pytest.mark.slow
@@ -97,7 +125,15 @@ def test_halfcheetah_variants_change_the_rollout_and_step_under_jit_and_vmap():
 
         return jax.lax.scan(step, state, actions)[1]
 
-    tasks = ["normal", "moon", "hugefoot", "carry_stuff", "rainfall", "defective_module", "inverted_actions"]
+    tasks = [
+        "normal",
+        "moon",
+        "hugefoot",
+        "carry_stuff",
+        "rainfall",
+        "defective_module",
+        "inverted_actions",
+    ]
     results = {t: rollout(make_env("halfcheetah", t)) for t in tasks}
     obs0, reward0 = results["normal"]
     assert np.isfinite(np.asarray(obs0)).all()
@@ -110,7 +146,10 @@ def test_halfcheetah_variants_change_the_rollout_and_step_under_jit_and_vmap():
 
 
 def test_pendulum_variants_act_as_specified():
-    normal, inverted = make_env("pendulum", "normal"), make_env("pendulum", "inverted_actions")
+    normal, inverted = (
+        make_env("pendulum", "normal"),
+        make_env("pendulum", "inverted_actions"),
+    )
     state, _ = normal.reset(jax.random.key(0))
     a = jnp.array([0.7])
     _, obs_n, r_n, _ = normal.step(state, -a)
@@ -120,7 +159,10 @@ def test_pendulum_variants_act_as_specified():
     _, obs_h, _, _ = heavy.step(state, a)
     _, obs_0, _, _ = normal.step(state, a)
     assert not np.allclose(obs_h, obs_0)
-    assert float(heavy.env.mass) == 1.5 and float(make_env("pendulum", "moon").env.gravity) == 5.0
+    assert (
+        float(heavy.env.mass) == 1.5
+        and float(make_env("pendulum", "moon").env.gravity) == 5.0
+    )
 
 
 def test_every_registered_variant_builds_for_the_cheap_domains():

@@ -23,9 +23,16 @@ def _tiny(tmp_path, method="rewire", tasks=("normal", "inverted_actions")) -> Ru
         output_dir=str(tmp_path),
         method=MethodSpec(name=method),
         network=small,
-        sac=dataclasses.replace(spec.sac, critic=small, learning_starts=160, start_steps=160, batch_size=32),
+        sac=dataclasses.replace(
+            spec.sac, critic=small, learning_starts=160, start_steps=160, batch_size=32
+        ),
         scenario=dataclasses.replace(
-            spec.scenario, tasks=tasks, steps_per_task=800, evals_per_task=2, eval_envs=4, eval_rollouts=1
+            spec.scenario,
+            tasks=tasks,
+            steps_per_task=800,
+            evals_per_task=2,
+            eval_envs=4,
+            eval_rollouts=1,
         ),
     )
 
@@ -39,30 +46,47 @@ def finished(tmp_path_factory):
 
 def test_run_folder_holds_spec_metrics_checkpoints_and_events(finished):
     spec, run_dir = finished
-    assert run_dir.parent.name == "tiny" and run_dir.parent.parent == __import__("pathlib").Path(spec.output_dir)
+    assert run_dir.parent.name == "tiny" and run_dir.parent.parent == __import__(
+        "pathlib"
+    ).Path(spec.output_dir)
     names = {p.name for p in run_dir.iterdir()}
     assert {"spec.json", "metrics.json", "progress.json", "checkpoints"} <= names
     assert any(n.startswith("events.out.tfevents") for n in names)
-    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["after_task_0.eqx", "after_task_1.eqx"]
-    assert json.loads((run_dir / "spec.json").read_text())["scenario"]["tasks"] == ["normal", "inverted_actions"]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [
+        "after_task_0.eqx",
+        "after_task_1.eqx",
+    ]
+    assert json.loads((run_dir / "spec.json").read_text())["scenario"]["tasks"] == [
+        "normal",
+        "inverted_actions",
+    ]
 
 
 def test_metric_shapes_and_definitions(finished):
     _, run_dir = finished
     m = json.loads((run_dir / "metrics.json").read_text())
     R = m["R"]
-    assert len(R) == 2 and R[0][1] is None and all(v is not None for v in (R[0][0], R[1][0], R[1][1]))
+    assert (
+        len(R) == 2
+        and R[0][1] is None
+        and all(v is not None for v in (R[0][0], R[1][0], R[1][1]))
+    )
     assert m["average_performance"] == pytest.approx((R[1][0] + R[1][1]) / 2)
     assert m["forgetting"] == pytest.approx([R[0][0] - R[1][0], 0.0])
     assert len(m["curves"]) == 2 and all(len(c) == 2 for c in m["curves"])
     assert m["reward_before"][0] is None and isinstance(m["reward_before"][1], float)
     assert m["task_facts"][1]["kept_mode"] in (0, 1, 2)
-    assert 2.0 < m["model_size"] < 2.3  # current + anchor + scores, adapters, wirings
-    assert m["train_chunk_compilations"] <= 1  # tasks share one compiled program
+    unit = (3 * 16 + 16) + (16 * 16 + 16) + (16 * 2 + 2)  # one plain policy, one head
+    scores, adapters, wirings = 3 * (16 + 16), (16 + 16) + 16, 2 * (16 + 16)
+    assert m["policy_params_unit"] == unit
+    assert m["model_size"] == pytest.approx((2 * unit + scores + adapters + wirings) / unit)
+    assert m["train_chunk_compilations"] == 1  # tasks share one compiled program
     assert m["env_steps"] == 2 * m["steps_per_task"]
 
 
-def test_resume_after_an_interrupted_run_gives_identical_metrics(finished, tmp_path, monkeypatch):
+def test_resume_after_an_interrupted_run_gives_identical_metrics(
+    finished, tmp_path, monkeypatch
+):
     spec, full_dir = finished
     spec = dataclasses.replace(spec, output_dir=str(tmp_path))
     original = runner._run_task
@@ -82,22 +106,36 @@ def test_resume_after_an_interrupted_run_gives_identical_metrics(finished, tmp_p
     assert cli.main(["run", "--resume", str(killed)]) == 0
     full = json.loads((full_dir / "metrics.json").read_text())
     resumed = json.loads((killed / "metrics.json").read_text())
-    for key in ("R", "curves", "average_performance", "forgetting", "model_size", "reward_before", "task_facts"):
+    for key in (
+        "R",
+        "curves",
+        "average_performance",
+        "forgetting",
+        "model_size",
+        "reward_before",
+        "task_facts",
+    ):
         assert resumed[key] == full[key], key
 
 
-def test_nan_stops_the_run_naming_task_and_step_and_keeps_the_checkpoint(tmp_path, monkeypatch):
+def test_nan_stops_the_run_naming_task_and_step_and_keeps_the_checkpoint(
+    tmp_path, monkeypatch
+):
     spec = _tiny(tmp_path)
     original = sac.train_chunk
 
     def poisoned(learner, state, regulariser, rounds):
         state, metrics = original(learner, state, regulariser, rounds)
         if int(state.head) == 1:
-            metrics = dataclasses.replace(metrics, critic_loss=metrics.critic_loss * math.nan)
+            metrics = dataclasses.replace(
+                metrics, critic_loss=metrics.critic_loss * math.nan
+            )
         return state, metrics
 
     monkeypatch.setattr(sac, "train_chunk", poisoned)
-    with pytest.raises(runner.TrainingDiverged, match=r"task 1 \(inverted_actions\) at env step \d+"):
+    with pytest.raises(
+        runner.TrainingDiverged, match=r"task 1 \(inverted_actions\) at env step \d+"
+    ):
         runner.run(spec, progress=False)
     (run_dir,) = (tmp_path / "tiny").iterdir()
     assert (run_dir / "checkpoints" / "after_task_0.eqx").is_file()
@@ -108,7 +146,9 @@ def test_nan_stops_the_run_naming_task_and_step_and_keeps_the_checkpoint(tmp_pat
 def test_baseline_methods_run_and_report_their_sizes(tmp_path, method):
     run_dir = runner.run(_tiny(tmp_path, method=method), progress=False)
     m = json.loads((run_dir / "metrics.json").read_text())
-    assert m["model_size"] == pytest.approx({"ft1": 1.0, "ft_l2": 2.0, "ftn": 2.0, "sacn": 2.0}[method])
+    assert m["model_size"] == pytest.approx(
+        {"ft1": 1.0, "ft_l2": 2.0, "ftn": 2.0, "sacn": 2.0}[method]
+    )
     assert np.isfinite(m["average_performance"])
 
 
@@ -117,25 +157,30 @@ def test_bad_inputs_fail_before_compiling(tmp_path, capsys):
         ScenarioSpec(domain="pendulum", tasks=("upside_down",))
     with pytest.raises(ValueError, match="ScenarioSpec.steps_per_task=0"):
         ScenarioSpec(steps_per_task=0)
-    with pytest.raises(ValueError, match="MethodSpec.name='ewc2'"):
-        MethodSpec(name="ewc2")
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("hello")
     for args, message in [
         (["run", "--resume", str(foreign)], "not a rewire_eqx run folder"),
         (["run", "--resume", str(tmp_path / "missing")], "no such folder"),
-        (["run", "specs/quick.py", "--scenario.tasks", "normal", "upside_down"], "upside_down"),
+        (
+            ["run", "specs/quick.py", "--scenario.tasks", "normal", "upside_down"],
+            "upside_down",
+        ),
         (["run", "specs/quick.py", "--scenario.budget-scale", "0"], "budget_scale"),
         (["run", "specs/quick.py", "--permutation.num-modes", "0"], "num_modes"),
         (["run", "specs/quick.py", "--permutation.tau", "-1"], "tau"),
         (["run", "specs/quick.py", "--losses.align-beta", "-2"], "align_beta"),
+        (["run", "specs/quick.py", "--method.name", "ewc2"], "ewc2"),
         (["report", str(foreign)], "no metrics.json"),
     ]:
         assert cli.main(args) == 2, args
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
-    assert not (foreign / "metrics.json").exists() and (foreign / "notes.txt").read_text() == "hello"
+    assert (
+        not (foreign / "metrics.json").exists()
+        and (foreign / "notes.txt").read_text() == "hello"
+    )
 
 
 def test_report_prints_matrix_and_table_and_writes_plots(finished, capsys):
@@ -143,4 +188,6 @@ def test_report_prints_matrix_and_table_and_writes_plots(finished, capsys):
     assert cli.main(["report", str(run_dir), str(run_dir)]) == 0
     out = capsys.readouterr().out
     assert "R[i, j]" in out and "average_performance" in out and "±" in out
-    assert (run_dir / "reward_curves.png").stat().st_size > 0 and (run_dir / "R_heatmap.png").stat().st_size > 0
+    assert (run_dir / "reward_curves.png").stat().st_size > 0 and (
+        run_dir / "R_heatmap.png"
+    ).stat().st_size > 0

@@ -183,13 +183,18 @@ def test_td_target_bootstraps_unless_terminated():
 def test_truncation_is_not_termination_and_auto_resets():
     env = JaxVecEnv(Pendulum(), num_envs=3, episode_length=4)
     state = env.reset(jax.random.key(0))
+    total = np.zeros(3)
     for step in range(1, 9):
         state, result = env.step(state, jnp.zeros((3, 1)))
+        total += np.asarray(result.reward)
         assert not bool(result.terminated.any())
         assert bool(result.truncated.all()) == (step % 4 == 0)
         if step % 4 == 0:
             np.testing.assert_array_equal(state.obs, state.start_obs)
-            assert bool((result.episode_return < 0).all())
+            np.testing.assert_allclose(result.episode_return, total, rtol=1e-5)
+            total[:] = 0.0
+        else:
+            np.testing.assert_array_equal(result.episode_return, 0.0)
 
 
 def test_replay_ring_buffer_wraps_and_samples_only_filled_rows():
@@ -276,8 +281,9 @@ def test_vmapped_seeds_match_separate_runs():
 @pytest.mark.slow
 @pytest.mark.parametrize(("rewire", "num_modes"), [(False, 1), (True, 3)])
 def test_pendulum_swing_up_is_learned_within_a_small_budget(rewire, num_modes):
-    """A random policy scores about -1200; we require better than -400 (best mode) after
-    25,600 env steps, with the plain and the rewired K=3 actor."""
+    """Upright reward in [-0.33, 1] per step: a uniformly random policy scores about 55
+    over 200 steps, a swing-up and balance about 180; we require more than 150 (best mode)
+    after 25,600 env steps, with the plain and the rewired K=3 actor."""
     spec = SACSpec(
         num_envs=16,
         episode_length=200,
@@ -316,7 +322,7 @@ def test_pendulum_swing_up_is_learned_within_a_small_budget(rewire, num_modes):
         float(sac.evaluate(eval_env, state.actor.with_mode(k), 0, jax.random.key(7)).mean())
         for k in range(num_modes)
     ]
-    assert max(returns) > -400, returns
+    assert max(returns) > 150, returns
 
 
 def test_truncated_transitions_are_stored_as_bootstrapping():

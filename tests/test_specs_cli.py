@@ -97,7 +97,9 @@ def test_specs_are_frozen_and_compose_with_replace():
     other = dataclasses.replace(spec, method=dataclasses.replace(spec.method, name="ft1"))
     assert other.method.name == "ft1" and spec.method.name == "rewire"
     assert other.policy_spec(3, 1).rewire is False and spec.policy_spec(3, 1).rewire is True
-    no_modes = dataclasses.replace(spec, method=dataclasses.replace(spec.method, multi_mode=False))
+    no_modes = dataclasses.replace(
+        spec, method=dataclasses.replace(spec.method, multi_mode=False)
+    )
     assert no_modes.policy_spec(3, 1).permutation.num_modes == 1
 
 

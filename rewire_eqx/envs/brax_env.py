@@ -84,7 +84,10 @@ def _body_id(model, name: str) -> int:
         return int(name[1:])
     index = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, name)
     if index < 0:
-        names = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, i) for i in range(model.nbody)]
+        names = [
+            mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, i)
+            for i in range(model.nbody)
+        ]
         raise ValueError(f"no body {name!r} in the model; bodies: {names}")
     return index
 
@@ -116,7 +119,9 @@ def _base(name: str, backend: str):
         return envs.get_environment(name, backend=backend)
 
 
-def brax_env(name: str, variant: Variant = Variant(), *, backend: str = "generalized") -> BraxEnv:
+def brax_env(
+    name: str, variant: Variant | None = None, *, backend: str = "generalized"
+) -> BraxEnv:
     """`BraxEnv` for a brax domain with a variant's dynamics edits.
 
     The edited System keeps the original's static structure (its `mj_model` reference
@@ -130,6 +135,7 @@ def brax_env(name: str, variant: Variant = Variant(), *, backend: str = "general
     if name not in BRAX_DOMAINS:
         raise ValueError(f"unknown brax domain {name!r}; valid: {sorted(BRAX_DOMAINS)}")
     env = _base(name, backend)
+    variant = Variant() if variant is None else variant
     if not variant.edits_dynamics:
         return BraxEnv(env=env, sys=env.sys)
     model = env.sys.mj_model
@@ -141,7 +147,9 @@ def brax_env(name: str, variant: Variant = Variant(), *, backend: str = "general
         raise ValueError(f"variant {variant} changed the structure of the {name} System")
 
     def merge(path, built, raw, new):
-        tweaked = np.shape(built) != np.shape(raw) or not np.array_equal(np.asarray(built), np.asarray(raw))
+        tweaked = np.shape(built) != np.shape(raw) or not np.array_equal(
+            np.asarray(built), np.asarray(raw)
+        )
         if not tweaked:
             return new
         if not np.array_equal(np.asarray(new), np.asarray(raw)):

@@ -25,8 +25,8 @@ class Pendulum(AbstractEnv):
     `theta_dot += (3 g / (2 l) sin(theta) + 3 u / (m l^2)) dt`, clipped to +-8, with
     `u = 2 a` and `theta = 0` upright. Reward per step, in [-0.33, 1]: the height
     `(1 + cos theta) / 2` minus `0.005 theta_dot^2`, so returns are positive and
-    normalising by a reference return is meaningful (a random policy scores about 40
-    over 200 steps, a swing-up and balance about 170). Observation:
+    normalising by a reference return is meaningful (over 200 steps a uniformly random
+    policy scores about 55, a learned swing-up and balance about 180). Observation:
     `(cos theta, sin theta, theta_dot)`. Episodes start at a uniform angle and a speed
     in [-1, 1].
     """
@@ -78,9 +78,10 @@ class Pendulum(AbstractEnv):
         torque = self.max_torque * jnp.clip(action[0], -1.0, 1.0)
         reward = 0.5 * (1.0 + jnp.cos(state.theta)) - 0.005 * state.theta_dot**2
         g, m, l, dt = self.gravity, self.mass, self.length, self.dt
-        theta_dot = state.theta_dot + (
-            3 * g / (2 * l) * jnp.sin(state.theta) + 3.0 / (m * l**2) * torque
-        ) * dt
+        theta_dot = (
+            state.theta_dot
+            + (3 * g / (2 * l) * jnp.sin(state.theta) + 3.0 / (m * l**2) * torque) * dt
+        )
         theta_dot = jnp.clip(theta_dot, -self.max_speed, self.max_speed)
         new = PendulumState(theta=state.theta + theta_dot * dt, theta_dot=theta_dot)
         return new, self._obs(new), reward, jnp.zeros((), bool)

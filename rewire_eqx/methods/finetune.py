@@ -33,13 +33,15 @@ class FineTune(AbstractMethod):
     def training_actor(self, state, task, *, key) -> PlainMLP:
         if 0 < task < self.policy.num_heads:
             return copy_head(
-                state.actor, source=self.policy.head_of_task(task - 1), target=self.policy.head_of_task(task)
+                state.actor,
+                source=self.policy.head_of_task(task - 1),
+                target=self.policy.head_of_task(task),
             )
         return state.actor
 
     def regulariser(self, state, task) -> AbstractRegulariser:
-        if self.l2 and task > 0:
-            return L2Regulariser(state.anchor, self.spec.losses.l2_coef)
+        if self.l2:
+            return L2Regulariser(state.anchor, self.spec.losses.l2_coef if task else 0.0)
         return NoRegulariser()
 
     def end_task(self, state, trained, task, *, evaluate, reward_before):
@@ -67,7 +69,9 @@ class PolicyPerTask(AbstractMethod):
 
     def init(self, *, key) -> PolicyPerTaskState:
         actor = build(self.policy, key=key)
-        snapshots = jax.tree.map(lambda a: jax.numpy.stack([a] * self.policy.num_tasks), actor)
+        snapshots = jax.tree.map(
+            lambda a: jax.numpy.stack([a] * self.policy.num_tasks), actor
+        )
         return PolicyPerTaskState(actor=actor, snapshots=snapshots)
 
     def training_actor(self, state, task, *, key) -> PlainMLP:
@@ -75,7 +79,9 @@ class PolicyPerTask(AbstractMethod):
             return build(self.policy, key=key)
         if 0 < task < self.policy.num_heads:
             return copy_head(
-                state.actor, source=self.policy.head_of_task(task - 1), target=self.policy.head_of_task(task)
+                state.actor,
+                source=self.policy.head_of_task(task - 1),
+                target=self.policy.head_of_task(task),
             )
         return state.actor
 

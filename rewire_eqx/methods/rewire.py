@@ -13,7 +13,7 @@ import equinox as eqx
 import jax
 import numpy as np
 
-from rewire_eqx.losses import AbstractRegulariser, AlignmentRegulariser, L2Regulariser, NoRegulariser
+from rewire_eqx.losses import AbstractRegulariser, AlignmentRegulariser, L2Regulariser
 from rewire_eqx.methods.base import AbstractMethod, copy_head
 from rewire_eqx.networks import (
     PlainMLP,
@@ -43,15 +43,16 @@ class Rewire(AbstractMethod):
     def training_actor(self, state: RewireState, task: int, *, key) -> RewiredMLP:
         head = self.policy.head_of_task(task)
         if 0 < task < self.policy.num_heads:
-            return copy_head(state.actor, source=self.policy.head_of_task(task - 1), target=head)
+            return copy_head(
+                state.actor, source=self.policy.head_of_task(task - 1), target=head
+            )
         return state.actor
 
     def regulariser(self, state: RewireState, task: int) -> AbstractRegulariser:
-        if task == 0:
-            return NoRegulariser()
+        losses = self.spec.losses
         if self.spec.method.alignment:
-            return AlignmentRegulariser(state.anchor, self.spec.losses.align_beta)
-        return L2Regulariser(state.anchor, self.spec.losses.l2_coef)
+            return AlignmentRegulariser(state.anchor, losses.align_beta if task else 0.0)
+        return L2Regulariser(state.anchor, losses.l2_coef if task else 0.0)
 
     def end_task(self, state, trained, task, *, evaluate, reward_before):
         method = self.spec.method
