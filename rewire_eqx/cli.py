@@ -121,6 +121,20 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace, rest: list[str]) -> int:
+    from rewire_eqx.compare import VARIANTS, compare
+
+    spec = parse_spec(load_spec(args.spec), rest, prog=f"rewire_eqx compare {args.spec}")
+    variants = args.variants or list(VARIANTS)
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise SpecError(f"compare: unknown variants {unknown}; valid choices: {list(VARIANTS)}")
+    if args.seeds < 1:
+        raise SpecError(f"compare: --seeds={args.seeds} must be >= 1")
+    print(compare(spec, variants=variants, seeds=args.seeds, out=Path(args.out)))
+    return 0
+
+
 def _report(args: argparse.Namespace, rest: list[str]) -> int:
     from rewire_eqx.report import ReportError, report
 
@@ -158,6 +172,17 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     )
     report.add_argument("runs", metavar="RUN_DIR", nargs="+")
     report.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    compare = commands.add_parser(
+        "compare",
+        help="run every method and Rewire ablation over seeds on one scenario, report",
+        description="Run methods (default: all, and Rewire without caching / multi-mode / "
+        "alignment) for several seeds on the spec's scenario; write table.md, runs.json and "
+        "plots under --out. Overrides after PATH apply to every run.",
+    )
+    compare.add_argument("spec", metavar="PATH")
+    compare.add_argument("--seeds", type=int, default=3)
+    compare.add_argument("--variants", nargs="*", metavar="NAME")
+    compare.add_argument("--out", default="runs/comparison")
     return parser, run
 
 
@@ -173,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args, rest)
         if args.command == "report":
             return _report(args, rest)
+        if args.command == "compare":
+            return _compare(args, rest)
     except SpecError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -23,7 +23,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 
 from rewire_eqx import losses
 from rewire_eqx.envs.base import AbstractVecEnv, EnvState
-from rewire_eqx.networks import AbstractPolicyNet, PlainMLP
+from rewire_eqx.networks import AbstractPolicyNet, PlainMLP, RewiredMLP
 from rewire_eqx.replay import ReplayBuffer, Transition
 from rewire_eqx.specs import SACSpec
 
@@ -99,8 +99,25 @@ class ChunkMetrics(eqx.Module):
     env_steps: Int[Array, ""]
 
 
+def _wiring_labels(params):
+    """'wiring' for score vectors and adapters of a rewired actor, 'weights' elsewhere."""
+    labels = jax.tree.map(lambda _: "weights", params)
+    if isinstance(params, RewiredMLP):
+        labels = eqx.tree_at(
+            lambda a: (a.scores, a.adapter_out, a.adapter_in),
+            labels,
+            replace_fn=lambda subtree: jax.tree.map(lambda _: "wiring", subtree),
+        )
+    return labels
+
+
 def _optimisers(spec: SACSpec):
-    return optax.adam(spec.actor_lr), optax.adam(spec.critic_lr), optax.adam(spec.alpha_lr)
+    actor = optax.adam(spec.actor_lr)
+    if spec.wiring_lr:
+        actor = optax.multi_transform(
+            {"weights": actor, "wiring": optax.adam(spec.wiring_lr)}, _wiring_labels
+        )
+    return actor, optax.adam(spec.critic_lr), optax.adam(spec.alpha_lr)
 
 
 def _params(tree):

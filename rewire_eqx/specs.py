@@ -181,6 +181,10 @@ class SACSpec:
     """Target critics updated every this many critic updates."""
     reward_scale: float = 1.0
     actor_lr: float = 3e-4
+    wiring_lr: float = 0.0
+    """Adam learning rate of the score vectors and alignment adapters (0: actor_lr, as
+    the paper). Adam moves each score by about this much per step, and neighbouring
+    scores start 1/(n-1) apart, so it sets how often the hard orders change."""
     critic_lr: float = 3e-4
     alpha_lr: float = 3e-4
     init_temperature: float = 2.0
@@ -201,7 +205,7 @@ class SACSpec:
             _positive_int(self, field, minimum=0)
         for field in ("updates_per_step", "actor_lr", "critic_lr", "init_temperature"):
             _number(self, field, positive=True)
-        for field in ("alpha_lr", "reward_scale", "distill_alpha"):
+        for field in ("alpha_lr", "wiring_lr", "reward_scale", "distill_alpha"):
             _number(self, field, positive=False)
         if not (isinstance(self.discount, (int, float)) and 0 <= self.discount <= 1):
             _fail(self, "discount", self.discount, "expected a number in [0, 1]")

@@ -1,0 +1,49 @@
+"""`python -m rewire_eqx compare PATH`: every method (and Rewire's ablations) on one
+scenario over several seeds, then one report (table, R heatmaps) in an output folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from rewire_eqx.specs import METHODS, MethodSpec, RunSpec
+
+__all__ = ["VARIANTS", "compare"]
+
+VARIANTS: dict[str, MethodSpec] = {
+    **{name: MethodSpec(name=name) for name in METHODS},
+    "rewire_no_caching": MethodSpec(name="rewire", caching=False),
+    "rewire_no_multi_mode": MethodSpec(name="rewire", multi_mode=False),
+    "rewire_no_alignment": MethodSpec(name="rewire", alignment=False),
+}
+"""Compared configurations: every method, and Rewire without each of its parts."""
+
+
+def compare(spec: RunSpec, *, variants: list[str], seeds: int, out: Path) -> str:
+    """Run every variant for `seeds` seeds (sequentially); write and return a report."""
+    from rewire_eqx.report import format_table, load_metrics, plot
+    from rewire_eqx.runner import run
+
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown variants {unknown}; valid: {list(VARIANTS)}")
+    out.mkdir(parents=True, exist_ok=True)
+    runs: dict[str, list[str]] = {}
+    for variant in variants:
+        for seed in range(seeds):
+            run_spec = dataclasses.replace(
+                spec, name=f"{spec.name}_{variant}", seed=seed, method=VARIANTS[variant]
+            )
+            run_dir = run(run_spec, progress=False)
+            runs.setdefault(variant, []).append(str(run_dir))
+    metrics = []
+    for variant, dirs in runs.items():
+        for d in dirs:
+            m = load_metrics(d)
+            metrics.append(m)
+        plot(load_metrics(dirs[0]), out / variant)
+    table = format_table(metrics)
+    (out / "runs.json").write_text(json.dumps(runs, indent=2) + "\n")
+    (out / "table.md").write_text(table + "\n")
+    return table
