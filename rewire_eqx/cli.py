@@ -128,7 +128,9 @@ def _compare(args: argparse.Namespace, rest: list[str]) -> int:
     variants = args.variants or list(VARIANTS)
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
-        raise SpecError(f"compare: unknown variants {unknown}; valid choices: {list(VARIANTS)}")
+        raise SpecError(
+            f"compare: unknown variants {unknown}; valid choices: {list(VARIANTS)}"
+        )
     if args.seeds < 1:
         raise SpecError(f"compare: --seeds={args.seeds} must be >= 1")
     print(compare(spec, variants=variants, seeds=args.seeds, out=Path(args.out)))

@@ -33,6 +33,7 @@ def _tiny(tmp_path, method="rewire", tasks=("normal", "inverted_actions")) -> Ru
             evals_per_task=2,
             eval_envs=4,
             eval_rollouts=1,
+            reference_rewards=(),
         ),
     )
 
@@ -191,3 +192,24 @@ def test_report_prints_matrix_and_table_and_writes_plots(finished, capsys):
     assert (run_dir / "reward_curves.png").stat().st_size > 0 and (
         run_dir / "R_heatmap.png"
     ).stat().st_size > 0
+
+
+def test_compare_runs_every_variant_and_seed_and_writes_a_report(tmp_path):
+    from rewire_eqx.compare import compare
+
+    out = tmp_path / "comparison"
+    table = compare(
+        _tiny(tmp_path), variants=["ft1", "rewire_no_caching"], seeds=2, out=out
+    )
+    runs = json.loads((out / "runs.json").read_text())
+    assert {k: len(v) for k, v in runs.items()} == {"ft1": 2, "rewire_no_caching": 2}
+    assert (
+        "| tiny_ft1 | ft1 | 2 |" in table
+        and "| tiny_rewire_no_caching | rewire | 2 |" in table
+    )
+    assert (out / "table.md").read_text().strip() == table.strip()
+    assert (out / "ft1" / "R_heatmap.png").is_file()
+    spec = json.loads(
+        (__import__("pathlib").Path(runs["rewire_no_caching"][1]) / "spec.json").read_text()
+    )
+    assert spec["seed"] == 1 and spec["method"]["caching"] is False

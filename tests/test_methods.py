@@ -1,0 +1,149 @@
+"""Each method's defining property, checked on its state without training."""
+
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rewire_eqx import sac
+from rewire_eqx.methods import make_method
+from rewire_eqx.networks import PlainMLP, RewiredMLP
+from rewire_eqx.scenarios import brax_run
+from rewire_eqx.specs import MethodSpec
+
+
+def _method(name, **method_fields):
+    spec = brax_run("halfcheetah_forgetting")  # 8 tasks, heads reused modulo 4
+    spec = dataclasses.replace(spec, method=MethodSpec(name=name, **method_fields))
+    return make_method(spec, spec.policy_spec(17, 6))
+
+
+def _perturbed(actor, seed):
+    """A stand-in for a trained actor: every float array shifted by noise."""
+    leaves, tree = jax.tree.flatten(actor)
+    keys = jax.random.split(jax.random.key(seed), len(leaves))
+    new = [
+        x + 0.01 * jax.random.normal(k, x.shape) if eqx.is_inexact_array(x) else x
+        for x, k in zip(leaves, keys)
+    ]
+    return jax.tree.unflatten(tree, new)
+
+
+@pytest.mark.parametrize(
+    ("name", "size"), [("ft1", 1.0), ("ft_l2", 2.0), ("ftn", 8.0), ("sacn", 8.0)]
+)
+def test_model_sizes_match_the_paper_for_8_task_brax_scenarios(name, size):
+    method = _method(name)
+    state = method.init(key=jax.random.key(0))
+    assert method.policy_params(state, 8) / method.unit_params() == pytest.approx(size)
+
+
+def test_rewire_model_size_is_two_policies_plus_wiring_storage():
+    method = _method("rewire")
+    state = method.init(key=jax.random.key(0))
+    unit = method.unit_params()
+    assert unit == (17 * 256 + 256) + 2 * (256 * 256 + 256) + (256 * 12 + 12)
+    size = method.policy_params(state, 8) / unit
+    extra = 3 * 768 + (768 + 256 * 2) + 8 * 768  # scores, adapters, 8 wirings
+    assert size == pytest.approx(2 + extra / unit)  # about 2.07 (the paper: 2.1)
+
+
+@pytest.mark.parametrize("name", ["ftn", "sacn"])
+def test_policy_per_task_evaluates_task_i_with_policy_i(name):
+    method = _method(name)
+    state = method.init(key=jax.random.key(0))
+    trained = []
+    for task in range(3):
+        actor = method.training_actor(state, task, key=jax.random.key(10 + task))
+        actor = _perturbed(actor, task)
+        trained.append(actor)
+        state, _ = method.end_task(
+            state, actor, task, evaluate=lambda p: 0.0, reward_before=None
+        )
+    for task, actor in enumerate(trained):
+        policy = method.policy_for_task(state, task)
+        for got, want in zip(jax.tree.leaves(policy), jax.tree.leaves(actor)):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_sacn_starts_every_task_from_a_fresh_initialisation_and_ftn_does_not():
+    sacn, ftn = _method("sacn"), _method("ftn")
+    for method, fresh in ((sacn, True), (ftn, False)):
+        state = method.init(key=jax.random.key(0))
+        trained = _perturbed(method.training_actor(state, 0, key=jax.random.key(1)), 0)
+        state, _ = method.end_task(
+            state, trained, 0, evaluate=lambda p: 0.0, reward_before=None
+        )
+        start = method.training_actor(state, 1, key=jax.random.key(2))
+        same_hidden = all(
+            np.array_equal(a.weight, b.weight) for a, b in zip(start.hidden, trained.hidden)
+        )
+        assert same_hidden is (not fresh)
+        if fresh:
+            expected = method.training_actor(state, 1, key=jax.random.key(2))
+            np.testing.assert_array_equal(start.hidden[0].weight, expected.hidden[0].weight)
+
+
+def test_new_task_head_is_a_copy_of_the_previous_one():
+    method = _method("ft1")
+    state = method.init(key=jax.random.key(0))
+    trained = _perturbed(state.actor, 3)
+    state, _ = method.end_task(
+        state, trained, 0, evaluate=lambda p: 0.0, reward_before=None
+    )
+    actor = method.training_actor(state, 1, key=jax.random.key(0))
+    np.testing.assert_array_equal(actor.heads.weight[1], trained.heads.weight[0])
+    # with 8 tasks and 4 heads, task 5 reuses head 1 as it is
+    actor5 = method.training_actor(state, 5, key=jax.random.key(0))
+    np.testing.assert_array_equal(actor5.heads.weight[1], trained.heads.weight[1])
+
+
+def test_rewire_task_end_keeps_the_best_mode_caches_it_and_rolls_back_when_worse():
+    method = _method("rewire")
+    state = method.init(key=jax.random.key(0))
+    actor = state.actor
+    scores = tuple(
+        jax.random.uniform(jax.random.key(i), s.shape) for i, s in enumerate(actor.scores)
+    )
+    trained = eqx.tree_at(lambda a: a.scores, _perturbed(actor, 1), scores)
+    rewards = {0: 1.0, 1: 5.0, 2: 3.0}
+    orders = trained.mode_orders(1)
+
+    def evaluate(policy):  # identify the mode by its permuted first-layer bias
+        for mode, reward in rewards.items():
+            if np.array_equal(
+                policy.hidden[0].bias, trained.with_mode(mode).hidden[0].bias
+            ):
+                return reward
+        raise AssertionError("unknown policy")
+
+    new, facts = method.end_task(state, trained, 0, evaluate=evaluate, reward_before=None)
+    assert facts["kept_mode"] == 1 and not facts["rolled_back"]
+    for cached, order, s in zip(new.actor.cached_orders, orders, new.actor.scores):
+        np.testing.assert_array_equal(cached[0], order)
+        for k in range(3):
+            np.testing.assert_array_equal(jnp.argsort(s[k]), order)  # modes restart from it
+    # on a later task, a best mode no better than the pre-task reward rolls back
+    before = method.training_actor(new, 1, key=jax.random.key(0))
+    trained2 = eqx.tree_at(lambda a: a.scores, _perturbed(before, 2), scores)
+    rolled, facts = method.end_task(
+        new, trained2, 1, evaluate=lambda p: 0.5, reward_before=1.0
+    )
+    assert facts["rolled_back"]
+    for got, want in zip(rolled.actor.body.hidden, before.body.hidden):
+        np.testing.assert_array_equal(got.weight, want.weight)
+
+
+def test_wiring_lr_labels_only_scores_and_adapters():
+    method = _method("rewire")
+    actor = method.init(key=jax.random.key(0)).actor
+    labels = sac._wiring_labels(eqx.filter(actor, eqx.is_inexact_array))
+    assert isinstance(actor, RewiredMLP)
+    assert set(jax.tree.leaves((labels.scores, labels.adapter_in, labels.adapter_out))) == {
+        "wiring"
+    }
+    assert set(jax.tree.leaves(labels.body)) == {"weights"}
+    assert isinstance(actor.body, PlainMLP)
