@@ -357,8 +357,14 @@ def _run_task(
             global_step, f"task {task + 1}/{scenario.num_tasks} {name}: reward {reward:.1f}"
         )
     train_seconds = time.perf_counter() - start
+    observations = sac_state.buffer.sample(jax.random.fold_in(end_key, 10_000), 1024).obs
     state, facts = method.end_task(
-        state, sac_state.actor, task, evaluate=evaluate, reward_before=reward_before
+        state,
+        sac_state.actor,
+        task,
+        evaluate=evaluate,
+        reward_before=reward_before,
+        observations=observations,
     )
     R = record["R"]
     for seen in range(task + 1):

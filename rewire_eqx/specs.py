@@ -113,9 +113,13 @@ class LossSpec:
     l2_coef: float = 100.0
     """Weight of the plain L2 regulariser to the previous weights (Eq. 7): used by FT-L2
     and by Rewire with alignment switched off."""
+    ewc_coef: float = 1e4
+    """EWC's penalty weight (Continual World's value)."""
+    fisher_min: float = 1e-5
+    """EWC's Fisher is clipped from below at this value."""
 
     def __post_init__(self):
-        for field in ("distill_alpha", "align_beta", "l2_coef"):
+        for field in ("distill_alpha", "align_beta", "l2_coef", "ewc_coef", "fisher_min"):
             _number(self, field, positive=False)
 
 
@@ -250,8 +254,8 @@ class SACSpec:
         return int(self.updates_per_step * self.num_envs)
 
 
-Method = Literal["rewire", "ft1", "ft_l2", "ftn", "sacn"]
-METHODS: tuple[str, ...] = ("rewire", "ft1", "ft_l2", "ftn", "sacn")
+Method = Literal["rewire", "ft1", "ft_l2", "ftn", "sacn", "ewc"]
+METHODS: tuple[str, ...] = ("rewire", "ft1", "ft_l2", "ftn", "sacn", "ewc")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,7 +265,7 @@ class MethodSpec:
     name: Method = "rewire"
     """rewire (the paper), ft1 (fine-tune one policy), ft_l2 (fine-tune with L2 to the
     previous task's weights), ftn (fine-tune, keep a copy per task), sacn (a fresh policy
-    per task)."""
+    per task), ewc (elastic weight consolidation, diagonal Fisher)."""
     caching: bool = True
     """Rewire: cache each task's wiring (False: every task uses the current wiring)."""
     multi_mode: bool = True

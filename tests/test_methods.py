@@ -147,3 +147,106 @@ def test_wiring_lr_labels_only_scores_and_adapters():
     }
     assert set(jax.tree.leaves(labels.body)) == {"weights"}
     assert isinstance(actor.body, PlainMLP)
+
+
+# ------------------------------------------------------------------------- EWC
+
+
+def _tiny_policy(seed=0, num_heads=2):
+    return PlainMLP(
+        3, (4, 3), 4, num_heads=num_heads, key=jax.random.key(seed)
+    )  # 2 actions
+
+
+def test_ewc_fisher_matches_brute_force_per_sample_gradients():
+    from rewire_eqx.losses import gaussian_head
+    from rewire_eqx.methods.ewc import _hidden_params, _with_hidden_params, diagonal_fisher
+
+    policy = _tiny_policy()
+    obs = jax.random.normal(jax.random.key(1), (5, 3))
+    fisher = diagonal_fisher(policy, obs, 1, minimum=0.0)
+    params = _hidden_params(policy)
+    expected = jax.tree.map(jnp.zeros_like, params)
+    for x in obs:
+
+        def out(p, x=x):
+            return gaussian_head(_with_hidden_params(policy, p)(x, head=1))
+
+        mean, log_std = out(params)
+        for a in range(2):
+            g_mean = jax.grad(lambda p, a=a: out(p)[0][a])(params)
+            g_log_std = jax.grad(lambda p, a=a: out(p)[1][a])(params)
+            expected = jax.tree.map(
+                lambda e, gm, gs, a=a: e + gm**2 / jnp.exp(2 * log_std[a]) + 2 * gs**2,
+                expected,
+                g_mean,
+                g_log_std,
+            )
+    expected = jax.tree.map(lambda e: e / obs.shape[0], expected)
+    for got, want in zip(jax.tree.leaves(fisher), jax.tree.leaves(expected)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-7)
+
+
+def test_ewc_fisher_matches_monte_carlo_score_variance():
+    """Closed form == E_u[(d log N(u; mu, sigma) / d theta)^2] estimated by sampling."""
+    from rewire_eqx.losses import gaussian_head
+    from rewire_eqx.methods.ewc import _hidden_params, _with_hidden_params, diagonal_fisher
+
+    policy = _tiny_policy(3)
+    x = jnp.array([[0.3, -0.5, 1.0]])
+    fisher = diagonal_fisher(policy, x, 0, minimum=0.0)
+    params = _hidden_params(policy)
+
+    def log_prob(p, u):
+        mean, log_std = gaussian_head(_with_hidden_params(policy, p)(x[0], head=0))
+        return jnp.sum(-0.5 * ((u - mean) / jnp.exp(log_std)) ** 2 - log_std)
+
+    mean, log_std = gaussian_head(policy(x[0], head=0))
+    u = mean + jnp.exp(log_std) * jax.random.normal(jax.random.key(0), (40_000, 2))
+    squared = jax.vmap(lambda u: jax.tree.map(jnp.square, jax.grad(log_prob)(params, u)))(u)
+    estimate = jax.tree.map(lambda s: jnp.mean(s, axis=0), squared)
+    for got, want in zip(jax.tree.leaves(fisher), jax.tree.leaves(estimate)):
+        np.testing.assert_allclose(got, want, rtol=0.06, atol=1e-5)
+
+
+def test_ewc_fisher_is_clipped_from_below_and_the_penalty_matches_numpy():
+    from rewire_eqx.methods.ewc import EWCRegulariser, _hidden_params, diagonal_fisher
+
+    policy = _tiny_policy()
+    obs = jax.random.normal(jax.random.key(1), (4, 3))
+    clipped = diagonal_fisher(policy, obs, 0, minimum=1e3)
+    assert all(bool(jnp.all(f == 1e3)) for f in jax.tree.leaves(clipped))
+    fisher = diagonal_fisher(policy, obs, 0, minimum=1e-5)
+    moved = _perturbed(policy, 5)
+    penalty = EWCRegulariser(policy, fisher, 7.0)(moved)
+    expected = sum(
+        np.sum(np.asarray(f) * (np.asarray(a) - np.asarray(b)) ** 2)
+        for f, a, b in zip(
+            jax.tree.leaves(fisher),
+            jax.tree.leaves(_hidden_params(moved)),
+            jax.tree.leaves(_hidden_params(policy)),
+        )
+    )
+    np.testing.assert_allclose(penalty, 7.0 * expected, rtol=1e-4)
+
+
+def test_ewc_model_size_is_three_and_fishers_add_up_over_tasks():
+    method = _method("ewc")
+    state = method.init(key=jax.random.key(0))
+    assert method.policy_params(state, 8) / method.unit_params() == pytest.approx(3.0)
+    obs = jax.random.normal(jax.random.key(1), (8, 17))
+    state1, _ = method.end_task(
+        state, state.actor, 0, evaluate=lambda p: 0.0, reward_before=None, observations=obs
+    )
+    state2, _ = method.end_task(
+        state1,
+        state1.actor,
+        1,
+        evaluate=lambda p: 0.0,
+        reward_before=None,
+        observations=obs,
+    )
+    for f1, f2 in zip(jax.tree.leaves(state1.fisher), jax.tree.leaves(state2.fisher)):
+        np.testing.assert_allclose(
+            f2, 2 * f1, rtol=1e-5
+        )  # same policy, head 0 then head 1 (a copy)

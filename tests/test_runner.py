@@ -143,12 +143,12 @@ def test_nan_stops_the_run_naming_task_and_step_and_keeps_the_checkpoint(
     assert json.loads((run_dir / "progress.json").read_text())["last_task"] == 0
 
 
-@pytest.mark.parametrize("method", ["ft1", "ft_l2", "ftn", "sacn"])
+@pytest.mark.parametrize("method", ["ft1", "ft_l2", "ftn", "sacn", "ewc"])
 def test_baseline_methods_run_and_report_their_sizes(tmp_path, method):
     run_dir = runner.run(_tiny(tmp_path, method=method), progress=False)
     m = json.loads((run_dir / "metrics.json").read_text())
     assert m["model_size"] == pytest.approx(
-        {"ft1": 1.0, "ft_l2": 2.0, "ftn": 2.0, "sacn": 2.0}[method]
+        {"ft1": 1.0, "ft_l2": 2.0, "ftn": 2.0, "sacn": 2.0, "ewc": 3.0}[method]
     )
     assert np.isfinite(m["average_performance"])
 

@@ -1,6 +1,7 @@
 """Continual-learning methods behind one interface (`AbstractMethod`)."""
 
 from rewire_eqx.methods.base import AbstractMethod
+from rewire_eqx.methods.ewc import EWC
 from rewire_eqx.methods.finetune import FineTune, PolicyPerTask
 from rewire_eqx.methods.rewire import Rewire
 from rewire_eqx.specs import PolicySpec, RunSpec
@@ -17,4 +18,6 @@ def make_method(spec: RunSpec, policy: PolicySpec) -> AbstractMethod:
         return FineTune(spec, policy, l2=name == "ft_l2")
     if name in ("ftn", "sacn"):
         return PolicyPerTask(spec, policy, fresh=name == "sacn")
+    if name == "ewc":
+        return EWC(spec, policy)
     raise ValueError(f"unknown method {name!r}")

@@ -70,9 +70,11 @@ class AbstractMethod(abc.ABC):
         *,
         evaluate: Evaluate,
         reward_before: float | None,
+        observations=None,
     ) -> tuple[eqx.Module, dict]:
         """Consolidate after training `task`; returns the new state and a dict of
-        task-end facts for the record (kept mode, roll-back, ...)."""
+        task-end facts for the record (kept mode, roll-back, ...). `observations` are
+        states sampled from the task's replay buffer (for EWC's Fisher)."""
 
     @abc.abstractmethod
     def policy_for_task(self, state, task: int) -> PlainMLP:

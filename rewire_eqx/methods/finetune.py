@@ -44,7 +44,7 @@ class FineTune(AbstractMethod):
             return L2Regulariser(state.anchor, self.spec.losses.l2_coef if task else 0.0)
         return NoRegulariser()
 
-    def end_task(self, state, trained, task, *, evaluate, reward_before):
+    def end_task(self, state, trained, task, *, evaluate, reward_before, observations=None):
         return FineTuneState(actor=trained, anchor=trained), {}
 
     def policy_for_task(self, state, task) -> PlainMLP:
@@ -85,7 +85,7 @@ class PolicyPerTask(AbstractMethod):
             )
         return state.actor
 
-    def end_task(self, state, trained, task, *, evaluate, reward_before):
+    def end_task(self, state, trained, task, *, evaluate, reward_before, observations=None):
         snapshots = jax.tree.map(lambda s, a: s.at[task].set(a), state.snapshots, trained)
         return PolicyPerTaskState(actor=trained, snapshots=snapshots), {}
 
