@@ -1,10 +1,13 @@
 """`python -m rewire_eqx compare PATH`: every method (and Rewire's ablations) on one
-scenario over several seeds, then one report (table, R heatmaps) in an output folder."""
+scenario over several seeds, then one report in an output folder: `table.md` (mean ± std
+over seeds), `runs.json` (the run folders), `metrics/<variant>_seed<k>.json` (copies of
+each run's metrics) and `<variant>/` plots of its first seed."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 from rewire_eqx.specs import METHODS, MethodSpec, RunSpec
@@ -38,10 +41,14 @@ def compare(spec: RunSpec, *, variants: list[str], seeds: int, out: Path) -> str
             run_dir = run(run_spec, progress=False)
             runs.setdefault(variant, []).append(str(run_dir))
     metrics = []
+    (out / "metrics").mkdir(exist_ok=True)
     for variant, dirs in runs.items():
-        for d in dirs:
+        for seed, d in enumerate(dirs):
             m = load_metrics(d)
             metrics.append(m)
+            shutil.copyfile(
+                Path(d) / "metrics.json", out / "metrics" / f"{variant}_seed{seed}.json"
+            )
         plot(load_metrics(dirs[0]), out / variant)
     table = format_table(metrics)
     (out / "runs.json").write_text(json.dumps(runs, indent=2) + "\n")

@@ -177,7 +177,9 @@ def test_ewc_fisher_matches_brute_force_per_sample_gradients():
             g_mean = jax.grad(lambda p, a=a: out(p)[0][a])(params)
             g_log_std = jax.grad(lambda p, a=a: out(p)[1][a])(params)
             expected = jax.tree.map(
-                lambda e, gm, gs, a=a, log_std=log_std: e + gm**2 / jnp.exp(2 * log_std[a]) + 2 * gs**2,
+                lambda e, gm, gs, a=a, log_std=log_std: (
+                    e + gm**2 / jnp.exp(2 * log_std[a]) + 2 * gs**2
+                ),
                 expected,
                 g_mean,
                 g_log_std,

@@ -209,6 +209,10 @@ def test_compare_runs_every_variant_and_seed_and_writes_a_report(tmp_path):
     )
     assert (out / "table.md").read_text().strip() == table.strip()
     assert (out / "ft1" / "R_heatmap.png").is_file()
+    copied = json.loads((out / "metrics" / "ft1_seed1.json").read_text())
+    assert copied == json.loads(
+        (__import__("pathlib").Path(runs["ft1"][1]) / "metrics.json").read_text()
+    )
     spec = json.loads(
         (__import__("pathlib").Path(runs["rewire_no_caching"][1]) / "spec.json").read_text()
     )
