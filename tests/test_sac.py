@@ -17,6 +17,7 @@ from rewire_eqx.envs import (
     TwoStepProbe,
 )
 from rewire_eqx.replay import ReplayBuffer, Transition
+from rewire_eqx.scenarios import quick_run
 from rewire_eqx.specs import NetworkSpec, PermutationSpec, PolicySpec, SACSpec, build
 
 SMALL = NetworkSpec(hidden_sizes=(32, 32))
@@ -284,20 +285,11 @@ def test_pendulum_swing_up_is_learned_within_a_small_budget(rewire, num_modes):
     """Upright reward in [-0.33, 1] per step: a uniformly random policy scores about 55
     over 200 steps, a swing-up and balance about 180; we require more than 150 (best mode)
     after 25,600 env steps, with the plain and the rewired K=3 actor."""
-    spec = SACSpec(
-        num_envs=16,
-        episode_length=200,
-        batch_size=128,
+    # the CPU-scale scenario's learner, with scores on the actor's learning rate (paper)
+    spec = dataclasses.replace(
+        quick_run().sac,
+        wiring_lr=0.0,
         buffer_size=50_000,
-        learning_starts=1600,
-        start_steps=1600,
-        updates_per_step=0.5,
-        actor_lr=1e-3,
-        critic_lr=1e-3,
-        alpha_lr=1e-3,
-        init_temperature=1.0,
-        target_entropy_scale=-1.0,
-        critic=NetworkSpec(hidden_sizes=(64, 64)),
         distill_alpha=1e-3 if rewire else 0.0,
     )
     env = Pendulum()

@@ -47,6 +47,14 @@ class AbstractMethod(abc.ABC):
         self.spec = spec
         self.policy = policy
 
+    def continue_actor(self, actor: AbstractPolicyNet, task: int) -> AbstractPolicyNet:
+        """The actor carried into `task`: a new task's head starts as a copy of the
+        previous task's head (heads reused modulo the cycle are kept as they are)."""
+        if 0 < task < self.policy.num_heads:
+            source = self.policy.head_of_task(task - 1)
+            return copy_head(actor, source=source, target=self.policy.head_of_task(task))
+        return actor
+
     @abc.abstractmethod
     def init(self, *, key: PRNGKeyArray) -> eqx.Module:
         """The method's state before the first task."""

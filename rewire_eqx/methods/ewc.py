@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Scalar
 
 from rewire_eqx.losses import AbstractRegulariser, gaussian_head
-from rewire_eqx.methods.base import AbstractMethod, copy_head
+from rewire_eqx.methods.base import AbstractMethod
 from rewire_eqx.networks import AbstractPolicyNet, PlainMLP
 from rewire_eqx.specs import build
 
@@ -103,13 +103,7 @@ class EWC(AbstractMethod):
         return EWCState(actor=actor, anchor=actor, fisher=fisher)
 
     def training_actor(self, state, task, *, key) -> PlainMLP:
-        if 0 < task < self.policy.num_heads:
-            return copy_head(
-                state.actor,
-                source=self.policy.head_of_task(task - 1),
-                target=self.policy.head_of_task(task),
-            )
-        return state.actor
+        return self.continue_actor(state.actor, task)
 
     def regulariser(self, state, task) -> AbstractRegulariser:
         coef = self.spec.losses.ewc_coef if task else 0.0

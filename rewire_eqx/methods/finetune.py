@@ -6,7 +6,7 @@ import equinox as eqx
 import jax
 
 from rewire_eqx.losses import AbstractRegulariser, L2Regulariser, NoRegulariser
-from rewire_eqx.methods.base import AbstractMethod, copy_head
+from rewire_eqx.methods.base import AbstractMethod
 from rewire_eqx.networks import PlainMLP
 from rewire_eqx.specs import build
 
@@ -31,13 +31,7 @@ class FineTune(AbstractMethod):
         return FineTuneState(actor=actor, anchor=actor)
 
     def training_actor(self, state, task, *, key) -> PlainMLP:
-        if 0 < task < self.policy.num_heads:
-            return copy_head(
-                state.actor,
-                source=self.policy.head_of_task(task - 1),
-                target=self.policy.head_of_task(task),
-            )
-        return state.actor
+        return self.continue_actor(state.actor, task)
 
     def regulariser(self, state, task) -> AbstractRegulariser:
         if self.l2:
@@ -77,13 +71,7 @@ class PolicyPerTask(AbstractMethod):
     def training_actor(self, state, task, *, key) -> PlainMLP:
         if self.fresh:
             return build(self.policy, key=key)
-        if 0 < task < self.policy.num_heads:
-            return copy_head(
-                state.actor,
-                source=self.policy.head_of_task(task - 1),
-                target=self.policy.head_of_task(task),
-            )
-        return state.actor
+        return self.continue_actor(state.actor, task)
 
     def end_task(self, state, trained, task, *, evaluate, reward_before, observations=None):
         snapshots = jax.tree.map(lambda s, a: s.at[task].set(a), state.snapshots, trained)

@@ -14,7 +14,7 @@ import jax
 import numpy as np
 
 from rewire_eqx.losses import AbstractRegulariser, AlignmentRegulariser, L2Regulariser
-from rewire_eqx.methods.base import AbstractMethod, copy_head
+from rewire_eqx.methods.base import AbstractMethod
 from rewire_eqx.networks import (
     PlainMLP,
     RewiredMLP,
@@ -41,12 +41,7 @@ class Rewire(AbstractMethod):
         return RewireState(actor=actor, anchor=actor.body)
 
     def training_actor(self, state: RewireState, task: int, *, key) -> RewiredMLP:
-        head = self.policy.head_of_task(task)
-        if 0 < task < self.policy.num_heads:
-            return copy_head(
-                state.actor, source=self.policy.head_of_task(task - 1), target=head
-            )
-        return state.actor
+        return self.continue_actor(state.actor, task)
 
     def regulariser(self, state: RewireState, task: int) -> AbstractRegulariser:
         losses = self.spec.losses
