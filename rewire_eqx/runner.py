@@ -158,8 +158,7 @@ def _evaluator(spec: RunSpec, eval_env: JaxVecEnv, head: int, key):
 
     def evaluate(policy) -> float:
         keys = jax.random.split(key, rollouts)
-        returns = [float(sac.evaluate(eval_env, policy, head, k).mean()) for k in keys]
-        return float(np.mean(returns))
+        return float(sac.evaluate_rollouts(eval_env, policy, head, keys))
 
     return evaluate
 

@@ -19,7 +19,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
+from jaxtyping import Array, Float, Int, Key, PRNGKeyArray, PyTree
 
 from rewire_eqx import losses
 from rewire_eqx.envs.base import AbstractVecEnv, EnvState
@@ -33,6 +33,7 @@ __all__ = [
     "TrainState",
     "begin_task",
     "evaluate",
+    "evaluate_rollouts",
     "init_state",
     "trace_counts",
     "train_chunk",
@@ -492,3 +493,20 @@ def _evaluate(
 
 evaluate = eqx.filter_jit(_evaluate)
 """`evaluate(env, policy, head, key) -> returns`: one deterministic episode per env."""
+
+
+def _evaluate_rollouts(
+    env: AbstractVecEnv,
+    policy: PlainMLP,
+    head: Int[Array, ""] | int,
+    keys: Key[Array, " rollouts"],
+) -> Float[Array, ""]:
+    """Mean return over `len(keys)` rollouts of every env, run one after the other
+    (`lax.map`) inside one compiled call."""
+    _TRACES["evaluate_rollouts"] += 1
+    returns = jax.lax.map(lambda key: _evaluate(env, policy, head, key), keys)
+    return jnp.mean(returns)
+
+
+evaluate_rollouts = eqx.filter_jit(_evaluate_rollouts)
+"""`evaluate_rollouts(env, policy, head, keys) -> mean return` over rollouts and envs."""

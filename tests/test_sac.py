@@ -337,3 +337,16 @@ def test_truncated_transitions_are_stored_as_bootstrapping():
     np.testing.assert_array_equal(
         state.buffer.data.terminated[: int(state.buffer.size)], 1.0
     )
+
+
+def test_evaluate_rollouts_equals_the_mean_of_separate_evaluations():
+    env = JaxVecEnv(Pendulum(), num_envs=4, episode_length=20, fresh_resets=True)
+    policy = build(
+        PolicySpec(in_size=3, out_size=2, num_tasks=1, rewire=False, network=SMALL),
+        key=jax.random.key(0),
+    )
+    keys = jax.random.split(jax.random.key(1), 3)
+    separate = np.mean([np.asarray(sac.evaluate(env, policy, 0, k)).mean() for k in keys])
+    np.testing.assert_allclose(
+        sac.evaluate_rollouts(env, policy, 0, keys), separate, rtol=1e-5
+    )

@@ -12,11 +12,11 @@ from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from rewire_eqx.envs.base import AbstractEnv
 
-__all__ = ["ConstantRewardProbe", "SignProbe", "TwoStepProbe"]
+__all__ = ["AbstractProbe", "ConstantRewardProbe", "SignProbe", "TwoStepProbe"]
 
 
-class ConstantRewardProbe(AbstractEnv):
-    """One step, reward 1 whatever the action, then termination: Q(s, a) = 1."""
+class AbstractProbe(AbstractEnv):
+    """A probe: one observation, one action; starts in state 0 with observation 0."""
 
     @property
     def obs_size(self) -> int:
@@ -28,27 +28,20 @@ class ConstantRewardProbe(AbstractEnv):
 
     def reset(self, key: PRNGKeyArray):
         return jnp.zeros(()), jnp.zeros(1)
+
+
+class ConstantRewardProbe(AbstractProbe):
+    """One step, reward 1 whatever the action, then termination: Q(s, a) = 1."""
 
     def step(self, state, action):
         return state, jnp.zeros(1), jnp.ones(()), jnp.ones((), bool)
 
 
-class TwoStepProbe(AbstractEnv):
+class TwoStepProbe(AbstractProbe):
     """Two steps: reward 0 then 1, then termination: Q(s0) = gamma, Q(s1) = 1.
 
     The observation is the step index, so the critic can tell the states apart.
     """
-
-    @property
-    def obs_size(self) -> int:
-        return 1
-
-    @property
-    def action_size(self) -> int:
-        return 1
-
-    def reset(self, key: PRNGKeyArray):
-        return jnp.zeros(()), jnp.zeros(1)
 
     def step(
         self, state, action
@@ -58,20 +51,12 @@ class TwoStepProbe(AbstractEnv):
         return next_state, next_state[None], last.astype(jnp.float32), last
 
 
-class SignProbe(AbstractEnv):
+class SignProbe(AbstractProbe):
     """One step; the observation is +-1 at random and the reward is `obs * action`.
 
     The optimal policy acts with the observation's sign, at the bound: a(+1) -> +1,
     a(-1) -> -1, so Q* = 1.
     """
-
-    @property
-    def obs_size(self) -> int:
-        return 1
-
-    @property
-    def action_size(self) -> int:
-        return 1
 
     def reset(self, key: PRNGKeyArray):
         sign = jnp.where(jax.random.bernoulli(key), 1.0, -1.0)
