@@ -29,6 +29,7 @@ from rewire_eqx import permutation as perm
 
 __all__ = [
     "ACTIVATIONS",
+    "AbstractPolicyFn",
     "AbstractPolicyNet",
     "ParameterCounts",
     "PlainMLP",
@@ -77,22 +78,34 @@ def _with_weight_and_bias(
     )
 
 
+class AbstractPolicyFn(eqx.Module):
+    """A network ready to act: `net(x, head=h)` maps one observation to the head's
+    outputs (mean and log-std). Plain, masked (PackNet), columnar (PNN) and subspace
+    (CSP) policies all present themselves this way to the learner."""
+
+    @abc.abstractmethod
+    def __call__(
+        self, x: Float[Array, " in_size"], *, head: Int[Array, ""] | int = 0
+    ) -> Float[Array, " out_size"]: ...
+
+
 class AbstractPolicyNet(eqx.Module):
     """A policy body with task heads, called through a chosen wiring.
 
     `with_mode(mode)` gives the network that acts on the current task in mode `mode`;
-    `with_task(task)` gives the network stored for a past task. Both return a
-    `PlainMLP`, called as `net(x, head=h)`.
+    `with_task(task)` gives the network stored for a past task. Both return an
+    `AbstractPolicyFn` (a `PlainMLP` for plain and rewired networks), called as
+    `net(x, head=h)`.
     """
 
     @abc.abstractmethod
     def with_mode(
         self, mode: Int[Array, ""] | int, *, key: PRNGKeyArray | None = None
-    ) -> PlainMLP:
+    ) -> AbstractPolicyFn:
         """The network acting on the current task in mode `mode`."""
 
     @abc.abstractmethod
-    def with_task(self, task: Int[Array, ""] | int) -> PlainMLP:
+    def with_task(self, task: Int[Array, ""] | int) -> AbstractPolicyFn:
         """The network stored for task `task`."""
 
     @property
@@ -101,7 +114,7 @@ class AbstractPolicyNet(eqx.Module):
         """Number of wirings trained at once (1 for a plain network)."""
 
 
-class PlainMLP(AbstractPolicyNet):
+class PlainMLP(AbstractPolicyNet, AbstractPolicyFn):
     """An MLP `W_L o sigma o W_{L-1} o ... o sigma o W_1` (Eq. 1) with stacked task heads.
 
     **Arguments:**

@@ -16,6 +16,7 @@ task t gives the same results as an uninterrupted run of the same seed.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import math
@@ -285,6 +286,15 @@ def run(
     return run_dir
 
 
+def _mid_task_chunk(chunks: int, share: float) -> int | None:
+    """Index of the chunk before which `mid_task` runs: the last `share` of the chunks
+    (at least one when there are two or more) follow it; `chunks` means after the last."""
+    if share <= 0:
+        return None
+    after = max(1, round(chunks * share)) if chunks > 1 else 0
+    return chunks - min(after, chunks - 1)
+
+
 def _run_task(
     spec,
     method,
@@ -307,8 +317,8 @@ def _run_task(
     head = method.policy.head_of_task(task)
     task_key = jax.random.fold_in(root, task)
     actor_key, sac_key, eval_key, end_key = jax.random.split(task_key, 4)
-    learner, eval_env = learners[task], eval_envs[task]
-    evaluate = _evaluator(spec, eval_env, head, eval_key)
+    learner = sac.Learner(learners[task].spec, method.wrap_env(learners[task].env, state))
+    evaluate = _evaluator(spec, method.wrap_env(eval_envs[task], state), head, eval_key)
 
     actor = method.training_actor(state, task, key=actor_key)
     reward_before = evaluate(actor.with_mode(0)) if task > 0 else None
@@ -318,7 +328,14 @@ def _run_task(
     sac_state = sac.warmup(learner, sac_state, warm_rounds)
     base_steps = record["env_steps"]
     curve = []
-    for _ in range(chunks):
+    mid_chunk = _mid_task_chunk(chunks, method.mid_task_share(task))
+    for chunk in range(chunks + 1):
+        if chunk == mid_chunk:
+            sac_state = dataclasses.replace(
+                sac_state, actor=method.mid_task(sac_state.actor, task)
+            )
+        if chunk == chunks:
+            break
         sac_state, chunk_metrics = sac.train_chunk(
             learner, sac_state, regulariser, chunk_rounds
         )
@@ -364,12 +381,13 @@ def _run_task(
         evaluate=evaluate,
         reward_before=reward_before,
         observations=observations,
+        critic=sac_state.critic,
     )
     R = record["R"]
     for seen in range(task + 1):
         seen_eval = _evaluator(
             spec,
-            eval_envs[seen],
+            method.wrap_env(eval_envs[seen], state),
             method.policy.head_of_task(seen),
             jax.random.fold_in(end_key, seen),
         )

@@ -23,7 +23,7 @@ from jaxtyping import Array, Float, Int, Key, PRNGKeyArray, PyTree
 
 from rewire_eqx import losses
 from rewire_eqx.envs.base import AbstractVecEnv, EnvState
-from rewire_eqx.networks import AbstractPolicyNet, PlainMLP, RewiredMLP
+from rewire_eqx.networks import AbstractPolicyFn, AbstractPolicyNet, PlainMLP, RewiredMLP
 from rewire_eqx.replay import ReplayBuffer, Transition
 from rewire_eqx.specs import SACSpec
 
@@ -184,7 +184,7 @@ def begin_task(
 # ------------------------------------------------------------------ the policy
 
 
-def _policy_out(policy: PlainMLP, obs: Float[Array, "batch obs"], head) -> Array:
+def _policy_out(policy: AbstractPolicyFn, obs: Float[Array, "batch obs"], head) -> Array:
     return jax.vmap(lambda o: policy(o, head=head))(obs)
 
 
@@ -470,7 +470,7 @@ def warmup_rounds(learner: Learner) -> int:
 
 def _evaluate(
     env: AbstractVecEnv,
-    policy: PlainMLP,
+    policy: AbstractPolicyFn,
     head: Int[Array, ""] | int,
     key: PRNGKeyArray,
 ) -> Float[Array, " envs"]:
@@ -497,7 +497,7 @@ evaluate = eqx.filter_jit(_evaluate)
 
 def _evaluate_rollouts(
     env: AbstractVecEnv,
-    policy: PlainMLP,
+    policy: AbstractPolicyFn,
     head: Int[Array, ""] | int,
     keys: Key[Array, " rollouts"],
 ) -> Float[Array, ""]:

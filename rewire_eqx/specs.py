@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 from jaxtyping import PRNGKeyArray
 
@@ -254,8 +254,8 @@ class SACSpec:
         return int(self.updates_per_step * self.num_envs)
 
 
-Method = Literal["rewire", "ft1", "ft_l2", "ftn", "sacn", "ewc"]
-METHODS: tuple[str, ...] = ("rewire", "ft1", "ft_l2", "ftn", "sacn", "ewc")
+Method = Literal["rewire", "ft1", "ft_l2", "ftn", "sacn", "ewc", "packnet", "pnn", "csp"]
+METHODS: tuple[str, ...] = get_args(Method)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -265,7 +265,9 @@ class MethodSpec:
     name: Method = "rewire"
     """rewire (the paper), ft1 (fine-tune one policy), ft_l2 (fine-tune with L2 to the
     previous task's weights), ftn (fine-tune, keep a copy per task), sacn (a fresh policy
-    per task), ewc (elastic weight consolidation, diagonal Fisher)."""
+    per task), ewc (elastic weight consolidation, diagonal Fisher), packnet (prune and
+    freeze a share of the weights per task), pnn (a new column per task with lateral
+    connections), csp (a subspace of policies grown by anchors)."""
     caching: bool = True
     """Rewire: cache each task's wiring (False: every task uses the current wiring)."""
     multi_mode: bool = True
@@ -274,10 +276,27 @@ class MethodSpec:
     """Rewire: alignment adapters (Eq. 9-12); False keeps plain L2 (Eq. 7) instead."""
     rollback: bool = True
     """Restore the pre-task policy when training did not beat its reward (from CSP)."""
+    packnet_retrain_share: float = 0.1
+    """PackNet: share of each task's budget spent retraining after pruning."""
+    csp_threshold: float = 0.1
+    """CSP: keep a new anchor only if the best policy with it beats the best policy
+    without it by more than this share of the latter's |reward|."""
+    csp_candidates: int = 64
+    """CSP: points of each subspace scored by the critic when choosing a task's policy."""
 
     def __post_init__(self):
         if self.name not in METHODS:
             _fail(self, "name", self.name, f"valid choices: {list(METHODS)}")
+        if not 0 <= self.packnet_retrain_share < 1:
+            _fail(
+                self,
+                "packnet_retrain_share",
+                self.packnet_retrain_share,
+                "expected 0 <= share < 1",
+            )
+        if not self.csp_threshold >= 0:
+            _fail(self, "csp_threshold", self.csp_threshold, "expected a number >= 0")
+        _positive_int(self, "csp_candidates")
 
 
 Domain = Literal["pendulum", "halfcheetah", "ant", "humanoid"]

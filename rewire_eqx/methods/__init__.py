@@ -1,8 +1,11 @@
 """Continual-learning methods behind one interface (`AbstractMethod`)."""
 
 from rewire_eqx.methods.base import AbstractMethod
+from rewire_eqx.methods.csp import CSP
 from rewire_eqx.methods.ewc import EWC
 from rewire_eqx.methods.finetune import FineTune, PolicyPerTask
+from rewire_eqx.methods.packnet import PackNet
+from rewire_eqx.methods.pnn import PNN
 from rewire_eqx.methods.rewire import Rewire
 from rewire_eqx.specs import PolicySpec, RunSpec
 
@@ -20,4 +23,10 @@ def make_method(spec: RunSpec, policy: PolicySpec) -> AbstractMethod:
         return PolicyPerTask(spec, policy, fresh=name == "sacn")
     if name == "ewc":
         return EWC(spec, policy)
+    if name == "packnet":
+        return PackNet(spec, policy)
+    if name == "pnn":
+        return PNN(spec, policy)
+    if name == "csp":
+        return CSP(spec, policy)
     raise ValueError(f"unknown method {name!r}")

@@ -9,13 +9,20 @@ import equinox as eqx
 import jax
 from jaxtyping import PRNGKeyArray
 
+from rewire_eqx.envs.base import AbstractVecEnv
 from rewire_eqx.losses import AbstractRegulariser
-from rewire_eqx.networks import AbstractPolicyNet, PlainMLP, RewiredMLP, parameter_counts
+from rewire_eqx.networks import (
+    AbstractPolicyFn,
+    AbstractPolicyNet,
+    PlainMLP,
+    RewiredMLP,
+    parameter_counts,
+)
 from rewire_eqx.specs import PolicySpec, RunSpec
 
 __all__ = ["AbstractMethod", "Evaluate", "body_of", "copy_head", "with_body"]
 
-Evaluate = Callable[[PlainMLP], float]
+Evaluate = Callable[[AbstractPolicyFn], float]
 """Mean return of a (wired) policy on the task being trained, with its head."""
 
 
@@ -69,6 +76,20 @@ class AbstractMethod(abc.ABC):
 
         return NoRegulariser()
 
+    def wrap_env(self, env: AbstractVecEnv, state) -> AbstractVecEnv:
+        """The environments as this method's policies see them (CSP appends the
+        subspace coordinates to the observation); unchanged by default."""
+        return env
+
+    def mid_task_share(self, task: int) -> float:
+        """Share of `task`'s training chunks that run after `mid_task` (0: no call)."""
+        return 0.0
+
+    def mid_task(self, actor: AbstractPolicyNet, task: int) -> AbstractPolicyNet:
+        """Called once during `task` when `mid_task_share` > 0 (PackNet prunes here and
+        retrains what is left)."""
+        return actor
+
     @abc.abstractmethod
     def end_task(
         self,
@@ -79,13 +100,15 @@ class AbstractMethod(abc.ABC):
         evaluate: Evaluate,
         reward_before: float | None,
         observations=None,
+        critic=None,
     ) -> tuple[eqx.Module, dict]:
         """Consolidate after training `task`; returns the new state and a dict of
         task-end facts for the record (kept mode, roll-back, ...). `observations` are
-        states sampled from the task's replay buffer (for EWC's Fisher)."""
+        states sampled from the task's replay buffer (for EWC's Fisher) and `critic` the
+        task's trained twin critics (for CSP's choice of a policy in its subspace)."""
 
     @abc.abstractmethod
-    def policy_for_task(self, state, task: int) -> PlainMLP:
+    def policy_for_task(self, state, task: int) -> AbstractPolicyFn:
         """The deterministic-evaluation network for a seen task (call with its head)."""
 
     @abc.abstractmethod

@@ -109,7 +109,17 @@ class EWC(AbstractMethod):
         coef = self.spec.losses.ewc_coef if task else 0.0
         return EWCRegulariser(state.anchor, state.fisher, coef)
 
-    def end_task(self, state, trained, task, *, evaluate, reward_before, observations=None):
+    def end_task(
+        self,
+        state,
+        trained,
+        task,
+        *,
+        evaluate,
+        reward_before,
+        observations=None,
+        critic=None,
+    ):
         if observations is None:
             raise ValueError("EWC needs observations of the task to estimate its Fisher")
         fisher = eqx.filter_jit(diagonal_fisher)(

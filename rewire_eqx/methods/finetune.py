@@ -38,7 +38,17 @@ class FineTune(AbstractMethod):
             return L2Regulariser(state.anchor, self.spec.losses.l2_coef if task else 0.0)
         return NoRegulariser()
 
-    def end_task(self, state, trained, task, *, evaluate, reward_before, observations=None):
+    def end_task(
+        self,
+        state,
+        trained,
+        task,
+        *,
+        evaluate,
+        reward_before,
+        observations=None,
+        critic=None,
+    ):
         return FineTuneState(actor=trained, anchor=trained), {}
 
     def policy_for_task(self, state, task) -> PlainMLP:
@@ -73,7 +83,17 @@ class PolicyPerTask(AbstractMethod):
             return build(self.policy, key=key)
         return self.continue_actor(state.actor, task)
 
-    def end_task(self, state, trained, task, *, evaluate, reward_before, observations=None):
+    def end_task(
+        self,
+        state,
+        trained,
+        task,
+        *,
+        evaluate,
+        reward_before,
+        observations=None,
+        critic=None,
+    ):
         snapshots = jax.tree.map(lambda s, a: s.at[task].set(a), state.snapshots, trained)
         return PolicyPerTaskState(actor=trained, snapshots=snapshots), {}
 

@@ -49,7 +49,17 @@ class Rewire(AbstractMethod):
             return AlignmentRegulariser(state.anchor, losses.align_beta if task else 0.0)
         return L2Regulariser(state.anchor, losses.l2_coef if task else 0.0)
 
-    def end_task(self, state, trained, task, *, evaluate, reward_before, observations=None):
+    def end_task(
+        self,
+        state,
+        trained,
+        task,
+        *,
+        evaluate,
+        reward_before,
+        observations=None,
+        critic=None,
+    ):
         method = self.spec.method
         rewards = [evaluate(trained.with_mode(k)) for k in range(trained.num_modes)]
         mode = int(np.argmax(rewards))
