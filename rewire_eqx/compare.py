@@ -19,8 +19,10 @@ VARIANTS: dict[str, MethodSpec] = {
     "rewire_no_caching": MethodSpec(name="rewire", caching=False),
     "rewire_no_multi_mode": MethodSpec(name="rewire", multi_mode=False),
     "rewire_no_alignment": MethodSpec(name="rewire", alignment=False),
+    "packnet_retrain_half": MethodSpec(name="packnet", packnet_retrain_share=0.5),
 }
-"""Compared configurations: every method, and Rewire without each of its parts."""
+"""Compared configurations: every method, Rewire without each of its parts, and PackNet
+with half of each task's budget spent retraining after pruning (instead of 10%)."""
 
 
 def compare(spec: RunSpec, *, variants: list[str], seeds: int, out: Path) -> str:
