@@ -29,7 +29,7 @@ import jax
 import numpy as np
 
 from rewire_eqx import metrics, sac
-from rewire_eqx.envs.base import JaxVecEnv
+from rewire_eqx.envs.base import AbstractVecEnv, JaxVecEnv
 from rewire_eqx.envs.domains import make_env
 from rewire_eqx.methods import make_method
 from rewire_eqx.specs import RunSpec, spec_from_dict, spec_to_dict
@@ -154,7 +154,7 @@ def _vec(env, num_envs: int, spec: RunSpec) -> JaxVecEnv:
     )
 
 
-def _evaluator(spec: RunSpec, eval_env: JaxVecEnv, head: int, key):
+def _evaluator(spec: RunSpec, eval_env: AbstractVecEnv, head: int, key):
     rollouts = spec.scenario.eval_rollouts
 
     def evaluate(policy) -> float:

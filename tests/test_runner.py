@@ -143,14 +143,50 @@ def test_nan_stops_the_run_naming_task_and_step_and_keeps_the_checkpoint(
     assert json.loads((run_dir / "progress.json").read_text())["last_task"] == 0
 
 
-@pytest.mark.parametrize("method", ["ft1", "ft_l2", "ftn", "sacn", "ewc"])
+@pytest.mark.parametrize("method", ["ft1", "ft_l2", "ftn", "sacn", "ewc", "packnet"])
 def test_baseline_methods_run_and_report_their_sizes(tmp_path, method):
     run_dir = runner.run(_tiny(tmp_path, method=method), progress=False)
     m = json.loads((run_dir / "metrics.json").read_text())
     assert m["model_size"] == pytest.approx(
-        {"ft1": 1.0, "ft_l2": 2.0, "ftn": 2.0, "sacn": 2.0, "ewc": 3.0}[method]
+        {"ft1": 1.0, "ft_l2": 2.0, "ftn": 2.0, "sacn": 2.0, "ewc": 3.0, "packnet": 2.0}[
+            method
+        ]
     )
     assert np.isfinite(m["average_performance"])
+
+
+@pytest.mark.parametrize("method", ["packnet", "pnn", "csp"])
+def test_growing_methods_keep_the_first_task_policy_bit_identical(tmp_path, method):
+    import equinox as eqx
+    import jax
+
+    from rewire_eqx.methods import make_method
+
+    spec = _tiny(tmp_path, method=method)
+    run_dir = runner.run(spec, progress=False)
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert np.isfinite(m["average_performance"])
+    unit = m["policy_params_unit"]
+    if method == "pnn":  # two columns and the laterals from the first into the second
+        assert m["model_size"] == pytest.approx(2 + (16 * 16 + 16 * 2) / unit)
+    if method == "csp":
+        anchors = m["task_facts"][1]["anchors"]
+        assert m["model_size"] == pytest.approx(anchors * (unit + 2) / unit)
+    method_ = make_method(spec, spec.policy_spec(3, 1))
+    template = method_.init(key=jax.random.key(0))
+    checkpoints = run_dir / "checkpoints"
+    after = [
+        eqx.tree_deserialise_leaves(checkpoints / f"after_task_{t}.eqx", template)
+        for t in (0, 1)
+    ]
+    x = jax.random.normal(jax.random.key(0), (8, 3))
+    if method == "csp":  # the subspace policy reads alpha after the observation
+        x = jax.numpy.concatenate([x, jax.numpy.zeros((8, 2))], axis=1)
+    outs = [
+        np.asarray(jax.vmap(lambda o, s=s: method_.policy_for_task(s, 0)(o, head=0))(x))
+        for s in after
+    ]
+    np.testing.assert_array_equal(outs[0], outs[1])
 
 
 def test_bad_inputs_fail_before_compiling(tmp_path, capsys):

@@ -259,8 +259,11 @@ class CSP(AbstractMethod):
         new_alpha = self._best(trained, critic, observations, new + 1, head, new_key)
         reward_old = evaluate(trained.with_alpha(old_alpha))
         reward_new = evaluate(trained.with_alpha(new_alpha))
-        grew = self.grows(reward_old, reward_new)
-        alpha = new_alpha if grew else old_alpha
+        # a best point on the old face does not use the new anchor: nothing to grow
+        uses_new = float(new_alpha[new]) > 0
+        grew = uses_new and self.grows(reward_old, reward_new)
+        better_old_point = not uses_new and reward_new > reward_old
+        alpha = new_alpha if grew or better_old_point else old_alpha
         kept = new + 1 if grew else new
         facts = {
             "anchors": kept,
