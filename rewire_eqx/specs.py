@@ -287,15 +287,10 @@ class MethodSpec:
     def __post_init__(self):
         if self.name not in METHODS:
             _fail(self, "name", self.name, f"valid choices: {list(METHODS)}")
-        if not 0 <= self.packnet_retrain_share < 1:
-            _fail(
-                self,
-                "packnet_retrain_share",
-                self.packnet_retrain_share,
-                "expected 0 <= share < 1",
-            )
-        if not self.csp_threshold >= 0:
-            _fail(self, "csp_threshold", self.csp_threshold, "expected a number >= 0")
+        _number(self, "packnet_retrain_share", positive=False)
+        if not self.packnet_retrain_share < 1:
+            _fail(self, "packnet_retrain_share", self.packnet_retrain_share, "expected < 1")
+        _number(self, "csp_threshold", positive=False)
         _positive_int(self, "csp_candidates")
 
 

@@ -368,7 +368,7 @@ def test_csp_keeps_earlier_tasks_policies_bit_identical():
             state,
             actor,
             task,
-            evaluate=lambda p: next(rewards),
+            evaluate=lambda p, rewards=rewards: next(rewards),
             reward_before=None,
             observations=x,
             critic=_critic(method),
