@@ -31,6 +31,7 @@ from rewire_eqx import losses
 from rewire_eqx.envs.base import AbstractVecEnv, EnvState, StepResult
 from rewire_eqx.methods.base import AbstractMethod
 from rewire_eqx.networks import ACTIVATIONS, AbstractPolicyFn, AbstractPolicyNet, PlainMLP
+from rewire_eqx.specs import build
 
 __all__ = ["CSP", "CSPState", "SubspaceMLP", "SubspaceVecEnv", "sample_simplex"]
 
@@ -164,14 +165,8 @@ class CSPState(eqx.Module):
 class CSP(AbstractMethod):
     def init(self, *, key) -> CSPState:
         policy = self.policy
-        anchor = PlainMLP(
-            policy.in_size,
-            policy.network.hidden_sizes,
-            policy.out_size,
-            num_heads=policy.num_heads,
-            activation=policy.network.activation,
-            key=key,
-        )
+        anchor = build(policy, key=key)
+        assert isinstance(anchor, PlainMLP)
         actor = SubspaceMLP(anchor, num_anchors=policy.num_tasks, obs_size=policy.in_size)
         return CSPState(
             actor=actor,
