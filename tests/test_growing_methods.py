@@ -429,3 +429,14 @@ def test_csp_scores_candidates_with_the_critic_and_picks_the_best():
         np.testing.assert_allclose(value, jnp.mean(jnp.min(q, axis=0)), rtol=1e-5)
     best = method._best(actor, critic, obs, 2, 0, jax.random.key(3))
     assert float(best[2]) == 0.0 and float(jnp.sum(best)) == pytest.approx(1.0)
+
+
+def test_mid_task_runs_before_the_last_share_of_the_chunks():
+    from rewire_eqx.runner import _mid_task_chunk
+
+    assert _mid_task_chunk(10, 0.1) == 9  # one retraining chunk of ten
+    assert _mid_task_chunk(6, 0.5) == 3
+    assert _mid_task_chunk(6, 0.01) == 5  # at least one chunk retrains
+    assert _mid_task_chunk(2, 0.9) == 1  # and at least one trains before
+    assert _mid_task_chunk(1, 0.1) == 1  # a single chunk: after it, no retraining
+    assert _mid_task_chunk(6, 0.0) is None
