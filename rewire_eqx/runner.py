@@ -32,6 +32,7 @@ from rewire_eqx import metrics, sac
 from rewire_eqx.envs.base import AbstractVecEnv, JaxVecEnv
 from rewire_eqx.envs.domains import make_env
 from rewire_eqx.methods import make_method
+from rewire_eqx.methods.base import TaskEnd
 from rewire_eqx.specs import RunSpec, spec_from_dict, spec_to_dict
 
 __all__ = ["ResumeError", "TrainingDiverged", "run"]
@@ -378,10 +379,12 @@ def _run_task(
         state,
         sac_state.actor,
         task,
-        evaluate=evaluate,
-        reward_before=reward_before,
-        observations=observations,
-        critic=sac_state.critic,
+        TaskEnd(
+            evaluate=evaluate,
+            reward_before=reward_before,
+            observations=observations,
+            critic=sac_state.critic,
+        ),
     )
     R = record["R"]
     for seen in range(task + 1):

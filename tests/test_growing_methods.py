@@ -16,6 +16,7 @@ from rewire_eqx import sac
 from rewire_eqx.envs.base import JaxVecEnv
 from rewire_eqx.envs.probes import TwoStepProbe
 from rewire_eqx.methods import make_method
+from rewire_eqx.methods.base import TaskEnd
 from rewire_eqx.methods.csp import SubspaceVecEnv, sample_simplex
 from rewire_eqx.methods.packnet import FREE, keep_largest
 from rewire_eqx.networks import PlainMLP
@@ -123,7 +124,9 @@ def test_packnet_prunes_an_even_share_and_zeroes_what_it_frees():
             >= np.abs(np.asarray(w_before))[~kept].max()
         )
         assert np.all(np.asarray(w)[~kept] == 0) and np.all(np.asarray(o)[~kept] == FREE)
-    state, facts = method.end_task(state, pruned, 0, evaluate=None, reward_before=None)
+    state, facts = method.end_task(
+        state, pruned, 0, TaskEnd(evaluate=lambda p: 0.0, reward_before=None)
+    )
     # task 1 claims the free weights and keeps a third of them
     actor1 = method.mid_task(method.training_actor(state, 1, key=jax.random.key(2)), 1)
     for o in actor1.owners:
@@ -139,7 +142,9 @@ def test_packnet_task_masks_select_the_weights_owned_up_to_the_task():
         actor = _train(
             method.mid_task(_train(actor, _inputs(OBS), task), task), _inputs(OBS), task
         )
-        state, _ = method.end_task(state, actor, task, evaluate=None, reward_before=None)
+        state, _ = method.end_task(
+            state, actor, task, TaskEnd(evaluate=lambda p: 0.0, reward_before=None)
+        )
     x = np.asarray(_inputs(OBS, seed=3))
     actor = state.actor
     for task in range(3):
@@ -167,7 +172,9 @@ def test_packnet_weights_of_earlier_tasks_stay_bit_identical(shared_head):
         actor = method.training_actor(state, task, key=jax.random.key(task))
         actor = _train(actor, x, head, seed=task)
         actor = _train(method.mid_task(actor, task), x, head, seed=10 + task)
-        state, _ = method.end_task(state, actor, task, evaluate=None, reward_before=None)
+        state, _ = method.end_task(
+            state, actor, task, TaskEnd(evaluate=lambda p: 0.0, reward_before=None)
+        )
         snapshots.append(state.actor)
         for earlier in range(task + 1):
             policy_then = snapshots[earlier].with_task(earlier)
@@ -221,7 +228,9 @@ def test_pnn_trains_only_the_current_column_and_keeps_earlier_ones_bit_identical
     before = state.actor
     for task in range(3):
         actor = _train(method.training_actor(state, task, key=None), x, 0, seed=task)
-        state, _ = method.end_task(state, actor, task, evaluate=None, reward_before=None)
+        state, _ = method.end_task(
+            state, actor, task, TaskEnd(evaluate=lambda p: 0.0, reward_before=None)
+        )
         outputs[task] = _outputs(method.policy_for_task(state, task), x, 0)
         for earlier in range(task):
             np.testing.assert_array_equal(
@@ -323,7 +332,9 @@ def test_csp_grows_only_when_the_new_anchor_beats_the_old_subspace(
     state = method.init(key=jax.random.key(0))
     x = jnp.concatenate([_inputs(OBS), jnp.ones((16, 4)) / 4], axis=1)
     actor = _train(method.training_actor(state, 0, key=None), x, 0)
-    state, facts = method.end_task(state, actor, 0, evaluate=None, reward_before=None)
+    state, facts = method.end_task(
+        state, actor, 0, TaskEnd(evaluate=lambda p: 0.0, reward_before=None)
+    )
     assert facts["anchors"] == 1 and int(state.kept) == 1
     actor = method.training_actor(state, 1, key=None)
     # the new anchor starts at the mean of the kept one, i.e. equal to it
@@ -341,10 +352,9 @@ def test_csp_grows_only_when_the_new_anchor_beats_the_old_subspace(
         state,
         actor,
         1,
-        evaluate=evaluate,
-        reward_before=None,
-        observations=x,
-        critic=_critic(method),
+        TaskEnd(
+            evaluate=evaluate, reward_before=None, observations=x, critic=_critic(method)
+        ),
     )
     assert len(seen) == 2
     assert facts["grew"] is grows and int(state.kept) == (2 if grows else 1)
@@ -368,10 +378,12 @@ def test_csp_keeps_earlier_tasks_policies_bit_identical():
             state,
             actor,
             task,
-            evaluate=lambda p, rewards=rewards: next(rewards),
-            reward_before=None,
-            observations=x,
-            critic=_critic(method),
+            TaskEnd(
+                evaluate=lambda p, rewards=rewards: next(rewards),
+                reward_before=None,
+                observations=x,
+                critic=_critic(method),
+            ),
         )
         outputs[task] = _outputs(method.policy_for_task(state, task), x, task)
         for earlier in range(task):

@@ -10,6 +10,7 @@ import pytest
 
 from rewire_eqx import sac
 from rewire_eqx.methods import make_method
+from rewire_eqx.methods.base import TaskEnd
 from rewire_eqx.networks import PlainMLP, RewiredMLP
 from rewire_eqx.scenarios import brax_run
 from rewire_eqx.specs import MethodSpec
@@ -61,7 +62,7 @@ def test_policy_per_task_evaluates_task_i_with_policy_i(name):
         actor = _perturbed(actor, task)
         trained.append(actor)
         state, _ = method.end_task(
-            state, actor, task, evaluate=lambda p: 0.0, reward_before=None
+            state, actor, task, TaskEnd(evaluate=lambda p: 0.0, reward_before=None)
         )
     for task, actor in enumerate(trained):
         policy = method.policy_for_task(state, task)
@@ -75,7 +76,7 @@ def test_sacn_starts_every_task_from_a_fresh_initialisation_and_ftn_does_not():
         state = method.init(key=jax.random.key(0))
         trained = _perturbed(method.training_actor(state, 0, key=jax.random.key(1)), 0)
         state, _ = method.end_task(
-            state, trained, 0, evaluate=lambda p: 0.0, reward_before=None
+            state, trained, 0, TaskEnd(evaluate=lambda p: 0.0, reward_before=None)
         )
         start = method.training_actor(state, 1, key=jax.random.key(2))
         same_hidden = all(
@@ -92,7 +93,7 @@ def test_new_task_head_is_a_copy_of_the_previous_one():
     state = method.init(key=jax.random.key(0))
     trained = _perturbed(state.actor, 3)
     state, _ = method.end_task(
-        state, trained, 0, evaluate=lambda p: 0.0, reward_before=None
+        state, trained, 0, TaskEnd(evaluate=lambda p: 0.0, reward_before=None)
     )
     actor = method.training_actor(state, 1, key=jax.random.key(0))
     np.testing.assert_array_equal(actor.heads.weight[1], trained.heads.weight[0])
@@ -120,7 +121,9 @@ def test_rewire_task_end_keeps_the_best_mode_caches_it_and_rolls_back_when_worse
                 return reward
         raise AssertionError("unknown policy")
 
-    new, facts = method.end_task(state, trained, 0, evaluate=evaluate, reward_before=None)
+    new, facts = method.end_task(
+        state, trained, 0, TaskEnd(evaluate=evaluate, reward_before=None)
+    )
     assert facts["kept_mode"] == 1 and not facts["rolled_back"]
     for cached, order, s in zip(new.actor.cached_orders, orders, new.actor.scores):
         np.testing.assert_array_equal(cached[0], order)
@@ -130,7 +133,7 @@ def test_rewire_task_end_keeps_the_best_mode_caches_it_and_rolls_back_when_worse
     before = method.training_actor(new, 1, key=jax.random.key(0))
     trained2 = eqx.tree_at(lambda a: a.scores, _perturbed(before, 2), scores)
     rolled, facts = method.end_task(
-        new, trained2, 1, evaluate=lambda p: 0.5, reward_before=1.0
+        new, trained2, 1, TaskEnd(evaluate=lambda p: 0.5, reward_before=1.0)
     )
     assert facts["rolled_back"]
     for got, want in zip(rolled.actor.body.hidden, before.body.hidden):
@@ -238,15 +241,16 @@ def test_ewc_model_size_is_three_and_fishers_add_up_over_tasks():
     assert method.policy_params(state, 8) / method.unit_params() == pytest.approx(3.0)
     obs = jax.random.normal(jax.random.key(1), (8, 17))
     state1, _ = method.end_task(
-        state, state.actor, 0, evaluate=lambda p: 0.0, reward_before=None, observations=obs
+        state,
+        state.actor,
+        0,
+        TaskEnd(evaluate=lambda p: 0.0, reward_before=None, observations=obs),
     )
     state2, _ = method.end_task(
         state1,
         state1.actor,
         1,
-        evaluate=lambda p: 0.0,
-        reward_before=None,
-        observations=obs,
+        TaskEnd(evaluate=lambda p: 0.0, reward_before=None, observations=obs),
     )
     for f1, f2 in zip(jax.tree.leaves(state1.fisher), jax.tree.leaves(state2.fisher)):
         np.testing.assert_allclose(

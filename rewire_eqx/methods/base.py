@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Callable
 
 import equinox as eqx
 import jax
-from jaxtyping import PRNGKeyArray
+from jaxtyping import Array, Float, PRNGKeyArray
 
 from rewire_eqx.envs.base import AbstractVecEnv
 from rewire_eqx.losses import AbstractRegulariser
@@ -20,10 +21,24 @@ from rewire_eqx.networks import (
 )
 from rewire_eqx.specs import PolicySpec, RunSpec
 
-__all__ = ["AbstractMethod", "Evaluate", "body_of", "copy_head", "with_body"]
+__all__ = ["AbstractMethod", "Evaluate", "TaskEnd", "body_of", "copy_head", "with_body"]
 
 Evaluate = Callable[[AbstractPolicyFn], float]
 """Mean return of a (wired) policy on the task being trained, with its head."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskEnd:
+    """What the runner hands a method at the end of a task."""
+
+    evaluate: Evaluate
+    """Rollout evaluation on the task just trained."""
+    reward_before: float | None = None
+    """The pre-task policy's reward on the task (None for the first task)."""
+    observations: Float[Array, "batch obs"] | None = None
+    """States sampled from the task's replay buffer (EWC's Fisher, CSP's scoring)."""
+    critic: PlainMLP | None = None
+    """The task's trained twin critics (CSP's choice of a policy in its subspace)."""
 
 
 def body_of(actor: AbstractPolicyNet) -> PlainMLP:
@@ -92,20 +107,10 @@ class AbstractMethod(abc.ABC):
 
     @abc.abstractmethod
     def end_task(
-        self,
-        state,
-        trained: AbstractPolicyNet,
-        task: int,
-        *,
-        evaluate: Evaluate,
-        reward_before: float | None,
-        observations=None,
-        critic=None,
+        self, state, trained: AbstractPolicyNet, task: int, end: TaskEnd
     ) -> tuple[eqx.Module, dict]:
         """Consolidate after training `task`; returns the new state and a dict of
-        task-end facts for the record (kept mode, roll-back, ...). `observations` are
-        states sampled from the task's replay buffer (for EWC's Fisher) and `critic` the
-        task's trained twin critics (for CSP's choice of a policy in its subspace)."""
+        task-end facts for the record (kept mode, roll-back, ...)."""
 
     @abc.abstractmethod
     def policy_for_task(self, state, task: int) -> AbstractPolicyFn:

@@ -29,7 +29,7 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from rewire_eqx import losses
 from rewire_eqx.envs.base import AbstractVecEnv, EnvState, StepResult
-from rewire_eqx.methods.base import AbstractMethod
+from rewire_eqx.methods.base import AbstractMethod, TaskEnd
 from rewire_eqx.networks import ACTIVATIONS, AbstractPolicyFn, AbstractPolicyNet, PlainMLP
 from rewire_eqx.specs import build
 
@@ -227,17 +227,7 @@ class CSP(AbstractMethod):
         values = self.subspace_values(actor, critic, observations, candidates, head)
         return candidates[int(jnp.argmax(values))]
 
-    def end_task(
-        self,
-        state,
-        trained,
-        task,
-        *,
-        evaluate,
-        reward_before,
-        observations=None,
-        critic=None,
-    ):
+    def end_task(self, state, trained, task, end: TaskEnd):
         new = int(state.kept)
         if new == 0:
             alpha = jnp.zeros(self.policy.num_tasks).at[0].set(1.0)
@@ -246,14 +236,16 @@ class CSP(AbstractMethod):
             return CSPState(
                 actor=trained, kept=jnp.asarray(1, jnp.int32), alphas=alphas
             ), facts
-        if critic is None or observations is None:
+        if end.critic is None or end.observations is None:
             raise ValueError("CSP needs the task's critic and replay observations")
         head = self.policy.head_of_task(task)
         old_key, new_key = jax.random.split(jax.random.fold_in(jax.random.key(task), 7))
-        old_alpha = self._best(trained, critic, observations, new, head, old_key)
-        new_alpha = self._best(trained, critic, observations, new + 1, head, new_key)
-        reward_old = evaluate(trained.with_alpha(old_alpha))
-        reward_new = evaluate(trained.with_alpha(new_alpha))
+        old_alpha = self._best(trained, end.critic, end.observations, new, head, old_key)
+        new_alpha = self._best(
+            trained, end.critic, end.observations, new + 1, head, new_key
+        )
+        reward_old = end.evaluate(trained.with_alpha(old_alpha))
+        reward_new = end.evaluate(trained.with_alpha(new_alpha))
         # a best point on the old face does not use the new anchor: nothing to grow
         uses_new = float(new_alpha[new]) > 0
         grew = uses_new and self.grows(reward_old, reward_new)

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Scalar
 
 from rewire_eqx.losses import AbstractRegulariser, gaussian_head
-from rewire_eqx.methods.base import AbstractMethod
+from rewire_eqx.methods.base import AbstractMethod, TaskEnd
 from rewire_eqx.networks import AbstractPolicyNet, PlainMLP
 from rewire_eqx.specs import build
 
@@ -109,22 +109,12 @@ class EWC(AbstractMethod):
         coef = self.spec.losses.ewc_coef if task else 0.0
         return EWCRegulariser(state.anchor, state.fisher, coef)
 
-    def end_task(
-        self,
-        state,
-        trained,
-        task,
-        *,
-        evaluate,
-        reward_before,
-        observations=None,
-        critic=None,
-    ):
-        if observations is None:
+    def end_task(self, state, trained, task, end: TaskEnd):
+        if end.observations is None:
             raise ValueError("EWC needs observations of the task to estimate its Fisher")
         fisher = eqx.filter_jit(diagonal_fisher)(
             trained,
-            observations,
+            end.observations,
             self.policy.head_of_task(task),
             minimum=self.spec.losses.fisher_min,
         )

@@ -6,7 +6,7 @@ import equinox as eqx
 import jax
 
 from rewire_eqx.losses import AbstractRegulariser, L2Regulariser, NoRegulariser
-from rewire_eqx.methods.base import AbstractMethod
+from rewire_eqx.methods.base import AbstractMethod, TaskEnd
 from rewire_eqx.networks import PlainMLP
 from rewire_eqx.specs import build
 
@@ -38,17 +38,7 @@ class FineTune(AbstractMethod):
             return L2Regulariser(state.anchor, self.spec.losses.l2_coef if task else 0.0)
         return NoRegulariser()
 
-    def end_task(
-        self,
-        state,
-        trained,
-        task,
-        *,
-        evaluate,
-        reward_before,
-        observations=None,
-        critic=None,
-    ):
+    def end_task(self, state, trained, task, end: TaskEnd):
         return FineTuneState(actor=trained, anchor=trained), {}
 
     def policy_for_task(self, state, task) -> PlainMLP:
@@ -83,17 +73,7 @@ class PolicyPerTask(AbstractMethod):
             return build(self.policy, key=key)
         return self.continue_actor(state.actor, task)
 
-    def end_task(
-        self,
-        state,
-        trained,
-        task,
-        *,
-        evaluate,
-        reward_before,
-        observations=None,
-        critic=None,
-    ):
+    def end_task(self, state, trained, task, end: TaskEnd):
         snapshots = jax.tree.map(lambda s, a: s.at[task].set(a), state.snapshots, trained)
         return PolicyPerTaskState(actor=trained, snapshots=snapshots), {}
 

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
-from rewire_eqx.methods.base import AbstractMethod
+from rewire_eqx.methods.base import AbstractMethod, TaskEnd
 from rewire_eqx.networks import AbstractPolicyNet, PlainMLP
 from rewire_eqx.specs import build
 
@@ -180,17 +180,7 @@ class PackNet(AbstractMethod):
     def mid_task(self, actor, task) -> PackNetMLP:
         return actor.prune(self.keep_share(task))
 
-    def end_task(
-        self,
-        state,
-        trained,
-        task,
-        *,
-        evaluate,
-        reward_before,
-        observations=None,
-        critic=None,
-    ):
+    def end_task(self, state, trained, task, end: TaskEnd):
         if self.mid_task_share(task) <= 0:  # no retraining phase: prune at the end
             trained = trained.prune(self.keep_share(task))
         kept = [int(jnp.sum(o == task)) for o in trained.owners]

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from rewire_eqx.methods.base import AbstractMethod
+from rewire_eqx.methods.base import AbstractMethod, TaskEnd
 from rewire_eqx.networks import ACTIVATIONS, AbstractPolicyFn, AbstractPolicyNet, PlainMLP
 
 __all__ = ["PNN", "PNNState", "ProgressiveMLP"]
@@ -134,17 +134,7 @@ class PNN(AbstractMethod):
     def training_actor(self, state, task, *, key) -> ProgressiveMLP:
         return state.actor.with_task(task)
 
-    def end_task(
-        self,
-        state,
-        trained,
-        task,
-        *,
-        evaluate,
-        reward_before,
-        observations=None,
-        critic=None,
-    ):
+    def end_task(self, state, trained, task, end: TaskEnd):
         return PNNState(actor=trained), {}
 
     def policy_for_task(self, state, task) -> ProgressiveMLP:

@@ -14,7 +14,7 @@ import jax
 import numpy as np
 
 from rewire_eqx.losses import AbstractRegulariser, AlignmentRegulariser, L2Regulariser
-from rewire_eqx.methods.base import AbstractMethod
+from rewire_eqx.methods.base import AbstractMethod, TaskEnd
 from rewire_eqx.networks import (
     PlainMLP,
     RewiredMLP,
@@ -49,22 +49,14 @@ class Rewire(AbstractMethod):
             return AlignmentRegulariser(state.anchor, losses.align_beta if task else 0.0)
         return L2Regulariser(state.anchor, losses.l2_coef if task else 0.0)
 
-    def end_task(
-        self,
-        state,
-        trained,
-        task,
-        *,
-        evaluate,
-        reward_before,
-        observations=None,
-        critic=None,
-    ):
+    def end_task(self, state, trained, task, end: TaskEnd):
         method = self.spec.method
-        rewards = [evaluate(trained.with_mode(k)) for k in range(trained.num_modes)]
+        rewards = [end.evaluate(trained.with_mode(k)) for k in range(trained.num_modes)]
         mode = int(np.argmax(rewards))
         rolled_back = bool(
-            method.rollback and reward_before is not None and rewards[mode] <= reward_before
+            method.rollback
+            and end.reward_before is not None
+            and rewards[mode] <= end.reward_before
         )
         if rolled_back:
             # the pre-task actor (with this task's head copied in); its modes are equal
