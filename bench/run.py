@@ -67,7 +67,7 @@ def _policy_spec(learner: sac.Learner, num_modes: int) -> PolicySpec:
         in_size=learner.env.obs_size,
         out_size=2 * learner.env.action_size,
         num_tasks=8,
-        head_cycle=4,
+        cycle=4,
         rewire=num_modes > 1,
         network=NetworkSpec(hidden_sizes=HIDDEN),
         permutation=PermutationSpec(num_modes=max(num_modes, 1)),

@@ -109,6 +109,10 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
         if args.spec is None:
             raise SpecError("run needs a spec file PATH (or --resume RUN_DIR)")
         spec = parse_spec(load_spec(args.spec), rest, prog=f"rewire_eqx run {args.spec}")
+        try:
+            runner.check_output_dir(spec.output_dir)
+        except runner.OutputDirError as error:
+            raise SpecError(str(error)) from None
     try:
         run_dir = runner.run(spec, resume=args.resume)
     except runner.TrainingDiverged as error:
@@ -133,6 +137,13 @@ def _compare(args: argparse.Namespace, rest: list[str]) -> int:
         )
     if args.seeds < 1:
         raise SpecError(f"compare: --seeds={args.seeds} must be >= 1")
+    from rewire_eqx.runner import OutputDirError, check_output_dir
+
+    try:
+        check_output_dir(spec.output_dir)
+        check_output_dir(args.out, field="--out")
+    except OutputDirError as error:
+        raise SpecError(str(error)) from None
     print(compare(spec, variants=variants, seeds=args.seeds, out=Path(args.out)))
     return 0
 

@@ -104,8 +104,9 @@ def td_target(
 def alpha_loss(
     log_alpha: Float[Array, ""], log_prob: Float[Array, " batch"], target_entropy: float
 ) -> Scalar:
-    """Temperature loss `-log alpha * E[log pi + target_entropy]` (autotuned SAC)."""
-    return -log_alpha * jnp.mean(jax.lax.stop_gradient(log_prob) + target_entropy)
+    """Temperature loss `-alpha * E[log pi + target_entropy]`, `alpha = exp(log alpha)`,
+    differentiated with respect to `log alpha` (the published code's and brax's form)."""
+    return -jnp.exp(log_alpha) * jnp.mean(jax.lax.stop_gradient(log_prob) + target_entropy)
 
 
 def distillation_loss(
@@ -117,10 +118,13 @@ def distillation_loss(
     """Distillation between modes, Eq. 6, in the published stable form.
 
     Instead of `KL(pi_k' || pi_k)`, the squared difference of the Gaussian parameters
-    `||mu_k - mu_k'||^2 + ||log sigma_k - log sigma_k'||^2` (summed over action
-    dimensions, averaged over the batch). No gradient flows through mode k'.
+    `||mu_k - mu_k'||^2 + ||log sigma_k - log sigma_k'||^2`, summed over action
+    dimensions and averaged over the batch (the learner multiplies it by alpha x the
+    published batch's 512 states, which the published code sums over). No gradient
+    flows through mode k'; its mean is clipped to [-20, 20] (its log-std is clipped by
+    `gaussian_head`).
     """
-    other_mean = jax.lax.stop_gradient(other_mean)
+    other_mean = jax.lax.stop_gradient(jnp.clip(other_mean, -20.0, 20.0))
     other_log_std = jax.lax.stop_gradient(other_log_std)
     per_sample = jnp.sum((mean - other_mean) ** 2 + (log_std - other_log_std) ** 2, axis=-1)
     return jnp.mean(per_sample)

@@ -5,13 +5,15 @@ current task, or the cached wiring of a past task) *materialises* a `PlainMLP` w
 hidden weight rows are permuted: `sigma(P (W h + b)) == sigma((P W) h + P b)`. Under
 `vmap` the permuted weights do not depend on the batch, so they are computed once.
 
-Conventions for the alignment adapters (Eq. 9-12) of hidden layer `l`:
+Conventions for the alignment adapters (Eq. 9-12), in the published code's form. For
+hidden layer `l` let `Z_l = P(adapter_out[l])` and `A_l = P(adapter_in[l-1])` be the
+straight-through permutation matrices of the adapter scores (SoftSort with tau_2). The
+anchor's weights are aligned as `Z_l^T W_l^{t-1} A_l` (biases `Z_l^T b_l^{t-1}`):
 
-* `adapter_out[l]` parameterises `P''_l`, which acts on the output rows of `W_l`.
-* `adapter_in[l]` parameterises `P'_l`, which moves onto the input columns of the next
-  layer `W_{l+1}` (Eq. 10). The first hidden layer therefore has no input-side adapter,
-  and the last hidden layer's `P'` exists only when one head is shared by all tasks (with
-  one head per task, the frozen old heads pin it to the identity).
+* every hidden layer has an output-side adapter `adapter_out[l]`;
+* hidden layers 2.. have an input-side adapter, stored as `adapter_in[l-1]`; the first
+  layer's inputs are observations and the head has no adapter (task heads are not
+  regularised; a shared head gets plain L2, as in the published code).
 """
 
 from __future__ import annotations
@@ -34,13 +36,16 @@ __all__ = [
     "ParameterCounts",
     "PlainMLP",
     "RewiredMLP",
+    "aligned_anchor_layer",
     "alignment_loss",
     "cache_wiring",
     "l2_loss",
     "parameter_counts",
     "refine_cached_orders",
     "reset_adapters",
+    "respace_scores",
     "restart_scores",
+    "restart_scores_from_slot",
 ]
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
@@ -124,12 +129,16 @@ class PlainMLP(AbstractPolicyNet, AbstractPolicyFn):
     - `num_heads`: number of task-specific heads (1 for a shared head). All heads start
       equal (a new task's head is a copy of the previous one).
     - `activation`: a key of `ACTIVATIONS`.
+    - `dropout`: rate of the Dropout applied to the outputs of the hidden linear layers
+      when the call is given a `key` (collection and updates); never without one
+      (evaluation). The published code uses 0.1 in the scenarios without Gumbel noise.
     - `key`: PRNG key.
     """
 
     hidden: tuple[eqx.nn.Linear, ...]
     heads: eqx.nn.Linear  # every array has a leading `num_heads` axis
     activation: str = eqx.field(static=True)
+    dropout: float = eqx.field(static=True)
 
     def __init__(
         self,
@@ -139,9 +148,12 @@ class PlainMLP(AbstractPolicyNet, AbstractPolicyFn):
         *,
         num_heads: int = 1,
         activation: str = "leaky_relu",
+        dropout: float = 0.0,
         key: PRNGKeyArray,
     ):
         _check_activation(activation)
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout={dropout} must be in [0, 1)")
         if len(hidden_sizes) < 1 or min(hidden_sizes) < 1:
             raise ValueError(
                 f"hidden_sizes={hidden_sizes!r} must be non-empty and positive"
@@ -158,6 +170,7 @@ class PlainMLP(AbstractPolicyNet, AbstractPolicyFn):
         head = eqx.nn.Linear(hidden_sizes[-1], out_size, key=head_key)
         self.heads = jax.tree.map(lambda a: jnp.stack([a] * num_heads), head)
         self.activation = activation
+        self.dropout = float(dropout)
 
     @property
     def num_heads(self) -> int:
@@ -175,17 +188,32 @@ class PlainMLP(AbstractPolicyNet, AbstractPolicyFn):
         """The head of task slot `index` (a traced index is fine)."""
         return _select(self.heads, index)
 
-    def features(self, x: Float[Array, " in_size"]) -> Float[Array, " n"]:
-        """The last hidden layer's activations."""
+    def features(
+        self, x: Float[Array, " in_size"], *, key: PRNGKeyArray | None = None
+    ) -> Float[Array, " n"]:
+        """The last hidden layer's activations (Dropout on the linear outputs when
+        `key` is given and `dropout > 0`)."""
         act = ACTIVATIONS[self.activation]
-        for layer in self.hidden:
-            x = act(layer(x))
+        drop = key is not None and self.dropout > 0
+        keys = (
+            jax.random.split(key, len(self.hidden)) if drop else [None] * len(self.hidden)
+        )
+        for layer, layer_key in zip(self.hidden, keys):
+            out = layer(x)
+            if layer_key is not None:
+                keep = jax.random.bernoulli(layer_key, 1.0 - self.dropout, out.shape)
+                out = jnp.where(keep, out / (1.0 - self.dropout), 0.0)
+            x = act(out)
         return x
 
     def __call__(
-        self, x: Float[Array, " in_size"], *, head: Int[Array, ""] | int = 0
+        self,
+        x: Float[Array, " in_size"],
+        *,
+        head: Int[Array, ""] | int = 0,
+        key: PRNGKeyArray | None = None,
     ) -> Float[Array, " out_size"]:
-        return self.head(head)(self.features(x))
+        return self.head(head)(self.features(x, key=key))
 
     def with_mode(self, mode, *, key=None) -> PlainMLP:
         return self
@@ -198,14 +226,14 @@ class RewiredMLP(AbstractPolicyNet):
     """The rewired policy network: `W_L o sigma o P_{L-1} W_{L-1} o ... o sigma o P_1 W_1`.
 
     Holds the weights (a `PlainMLP` body), K score vectors per hidden layer (multi-mode
-    rewiring, Eq. 5), the cached order of every task per hidden layer, and the alignment
-    adapters' score vectors (Eq. 9-12).
+    rewiring, Eq. 5), the cached order of every task slot per hidden layer (task t uses
+    slot `t mod cycle`), and the alignment adapters' score vectors (Eq. 9-12).
 
     **Arguments:**
 
     - `body`: the weights and heads.
     - `num_modes`: K, the number of wirings trained at once.
-    - `num_tasks`: capacity of the wiring cache (one order per task and hidden layer).
+    - `num_slots`: capacity of the wiring cache (one order per slot and hidden layer).
     - `tau`: SoftSort temperature of the score vectors (Eq. 4).
     - `noise_scale`: scale of the Gumbel noise added to scores in training.
     - `adapter_tau`: SoftSort temperature of the alignment adapters (tau_2).
@@ -213,7 +241,7 @@ class RewiredMLP(AbstractPolicyNet):
 
     body: PlainMLP
     scores: tuple[Float[Array, "modes n"], ...]
-    cached_orders: tuple[Int[Array, "tasks n"], ...]
+    cached_orders: tuple[Int[Array, "slots n"], ...]
     adapter_out: tuple[Float[Array, " n"], ...]
     adapter_in: tuple[Float[Array, " n"], ...]
     tau: float = eqx.field(static=True)
@@ -225,15 +253,15 @@ class RewiredMLP(AbstractPolicyNet):
         body: PlainMLP,
         *,
         num_modes: int = 3,
-        num_tasks: int = 1,
+        num_slots: int = 1,
         tau: float = 1.0,
         noise_scale: float = 0.1,
         adapter_tau: float = 0.1,
     ):
         if num_modes < 1:
             raise ValueError(f"num_modes={num_modes} must be >= 1")
-        if num_tasks < 1:
-            raise ValueError(f"num_tasks={num_tasks} must be >= 1")
+        if num_slots < 1:
+            raise ValueError(f"num_slots={num_slots} must be >= 1")
         if not tau > 0 or not adapter_tau > 0:
             raise ValueError(f"tau={tau} and adapter_tau={adapter_tau} must be > 0")
         if not noise_scale >= 0:
@@ -244,12 +272,10 @@ class RewiredMLP(AbstractPolicyNet):
             jnp.tile(perm.identity_scores(n), (num_modes, 1)) for n in widths
         )
         self.cached_orders = tuple(
-            jnp.tile(perm.identity_order(n), (num_tasks, 1)) for n in widths
+            jnp.tile(perm.identity_order(n), (num_slots, 1)) for n in widths
         )
         self.adapter_out = tuple(perm.identity_scores(n) for n in widths)
-        shared_head = body.num_heads == 1
-        in_widths = widths if shared_head else widths[:-1]
-        self.adapter_in = tuple(perm.identity_scores(n) for n in in_widths)
+        self.adapter_in = tuple(perm.identity_scores(n) for n in widths[:-1])
         self.tau = float(tau)
         self.noise_scale = float(noise_scale)
         self.adapter_tau = float(adapter_tau)
@@ -259,8 +285,12 @@ class RewiredMLP(AbstractPolicyNet):
         return self.scores[0].shape[0]
 
     @property
-    def num_tasks(self) -> int:
+    def num_slots(self) -> int:
         return self.cached_orders[0].shape[0]
+
+    @property
+    def dropout(self) -> float:
+        return self.body.dropout
 
     def mode_orders(self, mode: Int[Array, ""] | int) -> tuple[Int[Array, " n"], ...]:
         """The hard order of every hidden layer in mode `mode`."""
@@ -272,7 +302,8 @@ class RewiredMLP(AbstractPolicyNet):
         """The network of mode `mode`: hard forward, SoftSort backward (Eq. 3-4).
 
         The scores' gradient is multiplied by K (Section 3.3). With `key`, Gumbel noise
-        of scale `noise_scale` is added to the scores (training-time exploration).
+        of scale `noise_scale` is added to the scores: the published code does this in
+        the SoftSort pass of gradient updates only, never in collection or evaluation.
         """
         keys = (
             [None] * len(self.scores)
@@ -290,11 +321,11 @@ class RewiredMLP(AbstractPolicyNet):
             layers.append(_with_weight_and_bias(layer, permuted))
         return eqx.tree_at(lambda b: b.hidden, self.body, tuple(layers))
 
-    def with_task(self, task: Int[Array, ""] | int) -> PlainMLP:
-        """The network of past task `task`: its cached orders on the current weights."""
+    def with_task(self, slot: Int[Array, ""] | int) -> PlainMLP:
+        """The network of task slot `slot`: its cached orders on the current weights."""
         layers = tuple(
             _with_weight_and_bias(
-                layer, perm.apply_to_rows(orders[task], _weight_and_bias(layer))
+                layer, perm.apply_to_rows(orders[slot], _weight_and_bias(layer))
             )
             for layer, orders in zip(self.body.hidden, self.cached_orders)
         )
@@ -315,50 +346,45 @@ class RewiredMLP(AbstractPolicyNet):
 
 
 def cache_wiring(
-    net: RewiredMLP, *, mode: Int[Array, ""] | int, task: Int[Array, ""] | int
+    net: RewiredMLP, *, mode: Int[Array, ""] | int, slot: Int[Array, ""] | int
 ) -> RewiredMLP:
-    """Store the hard orders of mode `mode` as the cached wiring of task `task`."""
+    """Store the hard orders of mode `mode` as the cached wiring of slot `slot`."""
     orders = tuple(
-        cache.at[task].set(order)
+        cache.at[slot].set(order)
         for cache, order in zip(net.cached_orders, net.mode_orders(mode))
     )
     return eqx.tree_at(lambda n: n.cached_orders, net, orders)
 
 
-def _adapter_orders(net: RewiredMLP) -> tuple[list[Array], list[Array]]:
-    """Hard orders of `P'_l` (identity where absent) and `P''_l` per hidden layer."""
-    widths = net.body.hidden_sizes
-    inner = [
-        perm.order_from_scores(net.adapter_in[l])
-        if l < len(net.adapter_in)
-        else perm.identity_order(n)
-        for l, n in enumerate(widths)
-    ]
-    outer = [perm.order_from_scores(s) for s in net.adapter_out]
-    return inner, outer
+def refine_cached_orders(net: RewiredMLP, *, num_slots: Int[Array, ""] | int) -> RewiredMLP:
+    """Refine the cached orders of slots `0..num_slots-1` with the adapters, Eq. 12.
 
-
-def refine_cached_orders(net: RewiredMLP, *, num_tasks: Int[Array, ""] | int) -> RewiredMLP:
-    """Refine the cached orders of tasks `0..num_tasks-1` with the adapters, Eq. 12.
-
-    `P^s_l <- P'_l P^s_l P''_l^T` for every cached task `s < num_tasks`; later rows of
+    With `zo_l = argsort(adapter_out[l])` and `ao_{l+1} = argsort(adapter_in[l])` (the
+    next layer's input-side adapter; none after the last hidden layer), every cached
+    order becomes `z <- zo_l[z][invert(ao_{l+1})]`, the published code's update. If the
+    weights satisfy `W_l = Z_l^T W_l^{t-1} A_l` (zero alignment residual), the refined
+    orders on the new weights reproduce every old slot's outputs exactly. Later rows of
     the cache are left untouched.
     """
-    inner, outer = _adapter_orders(net)
+    outer = [perm.order_from_scores(s) for s in net.adapter_out]
+    next_inner = [perm.order_from_scores(s) for s in net.adapter_in]
     refined = []
-    for cache, p_in, p_out in zip(net.cached_orders, inner, outer):
-        new = jax.vmap(
-            lambda z, p_in=p_in, p_out=p_out: perm.compose(
-                perm.compose(p_in, z), perm.invert(p_out)
-            )
-        )(cache)
-        rows = jnp.arange(cache.shape[0]) < num_tasks
+    for l, cache in enumerate(net.cached_orders):
+        after = perm.invert(next_inner[l]) if l < len(next_inner) else None
+        z_out = outer[l]
+
+        def refine(z, z_out=z_out, after=after):
+            z = perm.compose(z, z_out)  # z_out[z]
+            return perm.compose(after, z) if after is not None else z  # z[after]
+
+        new = jax.vmap(refine)(cache)
+        rows = jnp.arange(cache.shape[0]) < num_slots
         refined.append(jnp.where(rows[:, None], new, cache))
     return eqx.tree_at(lambda n: n.cached_orders, net, tuple(refined))
 
 
 def reset_adapters(net: RewiredMLP) -> RewiredMLP:
-    """Identity adapters (done after every refinement)."""
+    """Identity adapters (created at the end of every task, after the refinement)."""
     return eqx.tree_at(
         lambda n: (n.adapter_out, n.adapter_in),
         net,
@@ -378,14 +404,27 @@ def restart_scores(net: RewiredMLP, *, mode: Int[Array, ""] | int) -> RewiredMLP
     return eqx.tree_at(lambda n: n.scores, net, scores)
 
 
+def restart_scores_from_slot(net: RewiredMLP, *, slot: Int[Array, ""] | int) -> RewiredMLP:
+    """Restart all K score vectors from slot `slot`'s cached wiring (a repeated slot
+    resumes from the wiring it stored)."""
+    scores = tuple(
+        jnp.tile(perm.scores_from_order(cache[slot]), (net.num_modes, 1))
+        for cache in net.cached_orders
+    )
+    return eqx.tree_at(lambda n: n.scores, net, scores)
+
+
+def respace_scores(net: RewiredMLP) -> RewiredMLP:
+    """Re-space every score vector evenly on [0, 1], keeping its order (the rank of
+    each score, rescaled), as the published code does at every task start."""
+    scores = tuple(
+        jax.vmap(lambda v: perm.scores_from_order(perm.order_from_scores(v)))(s)
+        for s in net.scores
+    )
+    return eqx.tree_at(lambda n: n.scores, net, scores)
+
+
 # -------------------------------------------------------------------------- losses
-
-
-def _hidden_and_shared_head(body: PlainMLP) -> list[eqx.nn.Linear]:
-    layers = list(body.hidden)
-    if body.num_heads == 1:
-        layers.append(body.head(0))
-    return layers
 
 
 def l2_loss(body: PlainMLP, anchor: PlainMLP) -> Scalar:
@@ -394,45 +433,61 @@ def l2_loss(body: PlainMLP, anchor: PlainMLP) -> Scalar:
     Sums over the hidden layers, and over the head when a single head is shared by all
     tasks (task-specific heads are frozen per task instead).
     """
+    layers, old_layers = list(body.hidden), list(anchor.hidden)
+    if body.num_heads == 1:
+        layers.append(body.head(0))
+        old_layers.append(anchor.head(0))
     total = jnp.zeros(())
-    for layer, old in zip(_hidden_and_shared_head(body), _hidden_and_shared_head(anchor)):
+    for layer, old in zip(layers, old_layers):
         total = total + jnp.sum((layer.weight - old.weight) ** 2)
         total = total + jnp.sum((layer.bias - old.bias) ** 2)
     return total
 
 
-def alignment_loss(net: RewiredMLP, anchor: PlainMLP) -> Scalar:
-    """Alignment regulariser of Eq. 11: `sum_l ||W_l - P''_l W_l^{t-1} P'_{l-1}^T||^2`.
+def aligned_anchor_layer(
+    net: RewiredMLP, anchor: PlainMLP, layer: int
+) -> Float[Array, "out in_plus_1"]:
+    """`[Z_l^T W_l^{t-1} A_l | Z_l^T b_l^{t-1}]`: the anchor of hidden layer `l` moved by
+    the adapters (straight-through SoftSort with tau_2, no noise)."""
+    tau = net.adapter_tau
+    target = perm.straight_through_permute_transposed(
+        net.adapter_out[layer], _weight_and_bias(anchor.hidden[layer]), tau
+    )
+    if layer > 0:
+        # W A == (A^T W^T)^T: the input-side adapter permutes the weight's columns
+        weight = perm.straight_through_permute_transposed(
+            net.adapter_in[layer - 1], target[:, :-1].T, tau
+        ).T
+        target = jnp.concatenate([weight, target[:, -1:]], axis=1)
+    return target
 
-    Biases are included (`||b_l - P''_l b_l^{t-1}||^2`). `P'_0` is the identity (inputs
-    are not permuted). With one shared head, the head term `||W_L - W_L^{t-1}
-    P'_{L-1}^T||^2` is added; with task-specific heads `P'_{L-1}` is the identity and
-    the head is not part of the loss. Adapters use the straight-through SoftSort with
-    temperature `adapter_tau` and no noise; gradients reach both the current weights and
-    the adapters' scores.
+
+def alignment_loss(net: RewiredMLP, anchor: PlainMLP) -> Scalar:
+    """Alignment regulariser of Eq. 11 in the published code's form.
+
+    `sum_l ( ||W_l||^2 - 2 <W_l, Z_l^T W_l^{t-1} A_l> )` over the hidden layers, biases
+    included (`||b_l||^2 - 2 <b_l, Z_l^T b_l^{t-1}>`), summed over entries. It equals
+    `||W_l - Z_l^T W_l^{t-1} A_l||^2` minus the target's norm: for hard permutations
+    that norm is a constant, but through SoftSort it would push the adapter scores,
+    which the published form avoids. The first layer has no input-side adapter. With
+    one shared head, the head adds plain L2 to the anchor's head; task heads are not
+    regularised (each slot has its own).
 
     **Arguments:**
 
     - `net`: the current network (its `body` holds `W^t`).
     - `anchor`: the body at the end of the previous task (`W^{t-1}`).
 
-    **Returns:** a scalar.
+    **Returns:** a scalar (not bounded below by 0).
     """
-    tau = net.adapter_tau
     total = jnp.zeros(())
-    previous_inner = None  # scores of P'_{l-1}
-    for l, (layer, old) in enumerate(zip(net.body.hidden, anchor.hidden)):
-        target = _weight_and_bias(old)
-        target = perm.straight_through_permute(net.adapter_out[l], target, tau)
-        if previous_inner is not None:
-            weight = perm.straight_through_permute(previous_inner, target[:, :-1].T, tau).T
-            target = jnp.concatenate([weight, target[:, -1:]], axis=1)
-        total = total + jnp.sum((_weight_and_bias(layer) - target) ** 2)
-        previous_inner = net.adapter_in[l] if l < len(net.adapter_in) else None
-    if net.body.num_heads == 1 and previous_inner is not None:
+    for l, layer in enumerate(net.body.hidden):
+        current = _weight_and_bias(layer)
+        target = aligned_anchor_layer(net, anchor, l)
+        total = total + jnp.sum(current**2) - 2.0 * jnp.sum(current * target)
+    if net.body.num_heads == 1:
         head, old_head = net.body.head(0), anchor.head(0)
-        old_weight = perm.straight_through_permute(previous_inner, old_head.weight.T, tau).T
-        total = total + jnp.sum((head.weight - old_weight) ** 2)
+        total = total + jnp.sum((head.weight - old_head.weight) ** 2)
         total = total + jnp.sum((head.bias - old_head.bias) ** 2)
     return total
 
@@ -448,7 +503,7 @@ class ParameterCounts:
     - `weights_one_head`: the same with a single head (one plain policy).
     - `scores`: score vectors of the K modes.
     - `adapters`: alignment adapter scores.
-    - `cached_wiring_entries`: integers stored by the wiring cache (all tasks).
+    - `cached_wiring_entries`: integers held by the wiring cache (all slots).
     - `wiring_entries`: integers of one cached wiring (one order per hidden layer).
     - `wiring_bytes`: bytes of one cached wiring stored compactly, each index in the
       smallest unsigned integer type that holds it (`uint8` for a width of 256).

@@ -35,6 +35,7 @@ __all__ = [
     "scores_from_order",
     "soft_permutation",
     "straight_through_permute",
+    "straight_through_permute_transposed",
 ]
 
 
@@ -95,29 +96,46 @@ def soft_permutation(scores: Float[Array, " n"], tau: float) -> Float[Array, "n 
     return jax.nn.softmax(-distance / tau, axis=-1)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def _straight_through(scores: Array, x: Array, tau: float) -> Array:
-    return x[jnp.argsort(scores)]
-
-
-def _straight_through_fwd(scores, x, tau):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _straight_through(scores: Array, x: Array, tau: float, transpose: bool) -> Array:
     order = jnp.argsort(scores)
-    return x[order], (scores, x, order)
+    return x[invert(order)] if transpose else x[order]
 
 
-def _straight_through_bwd(tau, residuals, cotangent):
+def _straight_through_fwd(scores, x, tau, transpose):
+    order = jnp.argsort(scores)
+    out = x[invert(order)] if transpose else x[order]
+    return out, (scores, x, order)
+
+
+def _straight_through_bwd(tau, transpose, residuals, cotangent):
     scores, x, order = residuals
-    # Gradient for x: the transpose of the hard permutation (a scatter, no matmul).
-    grad_x = jnp.zeros_like(cotangent).at[order].set(cotangent)
-    # Gradient for the scores: through SoftSort, as if the forward had been P_hat @ x.
-    _, soft_vjp = jax.vjp(
-        lambda s: jnp.tensordot(soft_permutation(s, tau), x, axes=(1, 0)), scores
-    )
+    # Gradient for x: the transpose of the hard matrix applied (a gather or a scatter,
+    # no matmul): P^T g for P x, and P g for P^T x.
+    if transpose:
+        grad_x = cotangent[order]
+    else:
+        grad_x = jnp.zeros_like(cotangent).at[order].set(cotangent)
+
+    # Gradient for the scores: through SoftSort, as if the forward had used P_hat.
+    def relaxed(s):
+        soft = soft_permutation(s, tau)
+        return jnp.tensordot(soft.T if transpose else soft, x, axes=(1, 0))
+
+    _, soft_vjp = jax.vjp(relaxed, scores)
     (grad_scores,) = soft_vjp(cotangent)
     return grad_scores, grad_x
 
 
 _straight_through.defvjp(_straight_through_fwd, _straight_through_bwd)
+
+
+def _check_lengths(name: str, scores: Array, x: Array) -> None:
+    if scores.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"{name}: scores has length {scores.shape[0]} but x has leading axis "
+            f"{x.shape[0]}"
+        )
 
 
 def straight_through_permute(
@@ -139,12 +157,27 @@ def straight_through_permute(
 
     **Returns:** `x` with its leading axis permuted.
     """
-    if scores.shape[0] != x.shape[0]:
-        raise ValueError(
-            f"straight_through_permute: scores has length {scores.shape[0]} but x has "
-            f"leading axis {x.shape[0]}"
-        )
-    return _straight_through(scores, x, float(tau))
+    _check_lengths("straight_through_permute", scores, x)
+    return _straight_through(scores, x, float(tau), False)
+
+
+def straight_through_permute_transposed(
+    scores: Float[Array, " n"], x: Float[Array, "n ..."], tau: float
+) -> Float[Array, "n ..."]:
+    """`P^T x` for the straight-through `P` of `scores`: the leading axis of `x`
+    permuted by the inverse of `argsort(scores)`.
+
+    This is the form the published alignment regulariser uses (`zp.T @ W_anchor`, and
+    `W_anchor @ ap == (ap.T @ W_anchor.T).T`). Forward: exactly `x[invert(argsort(v))]`.
+    Backward: `x` receives `P g`, and the scores the gradient of
+    `softsort(scores, tau)^T @ x` (Eq. 4).
+
+    **Arguments:** as `straight_through_permute`.
+
+    **Returns:** `x` with its leading axis permuted by `P^T`.
+    """
+    _check_lengths("straight_through_permute_transposed", scores, x)
+    return _straight_through(scores, x, float(tau), True)
 
 
 # ---------------------------------------------------------------- gradient scaling

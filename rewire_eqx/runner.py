@@ -9,9 +9,11 @@ Run folder `runs/<spec name>/<timestamp>/`:
 * `metrics.json`: the final metrics (schema in the README);
 * tensorboard event files.
 
-Every task's randomness derives from `fold_in(key(seed), task)`, and each task starts
-SAC afresh (new critics, optimisers and buffer), so `--resume` from the checkpoint after
-task t gives the same results as an uninterrupted run of the same seed.
+Every task's randomness derives from `fold_in(key(seed), task)`; each task starts SAC
+with fresh optimisers, temperature and buffer, and with the critics carried from the
+previous task (stored in the checkpoint beside the method's state), so `--resume` from
+the checkpoint after task t gives the same results as an uninterrupted run of the same
+seed.
 """
 
 from __future__ import annotations
@@ -35,13 +37,34 @@ from rewire_eqx.methods import make_method
 from rewire_eqx.methods.base import TaskEnd
 from rewire_eqx.specs import RunSpec, spec_from_dict, spec_to_dict
 
-__all__ = ["ResumeError", "TrainingDiverged", "run"]
+__all__ = ["OutputDirError", "ResumeError", "TrainingDiverged", "check_output_dir", "run"]
 
-_FORMAT = "rewire_eqx run folder v1"
+_FORMAT = "rewire_eqx run folder v2"
 
 
 class ResumeError(Exception):
     """The folder given to `--resume` cannot be resumed."""
+
+
+class OutputDirError(Exception):
+    """A folder that should receive run folders cannot be created or written."""
+
+
+def check_output_dir(path: str | Path, *, field: str = "--output-dir") -> None:
+    """Fail early, in one line, if `path` cannot hold run folders: it (or an ancestor
+    it would be created under) is a file, or the nearest existing folder is not
+    writable. Nothing is created here."""
+    target = Path(path)
+    existing = target
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "is a file" if existing == target else f"is under the file {str(existing)!r}"
+        raise OutputDirError(f"{field} {str(path)!r} {what}, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputDirError(
+            f"{field} {str(path)!r}: the folder {str(existing)!r} is not writable"
+        )
 
 
 class TrainingDiverged(Exception):
@@ -74,6 +97,14 @@ def _save_state(path: Path, state) -> None:
     tmp = path.with_name(path.name + ".tmp")
     eqx.tree_serialise_leaves(tmp, state)
     os.replace(tmp, path)
+
+
+class _Carried(eqx.Module):
+    """What passes from one task to the next: the method's state and the critics
+    (None when the method starts every task with new ones)."""
+
+    method: eqx.Module
+    critic: eqx.Module | None
 
 
 def new_run_dir(spec: RunSpec) -> Path:
@@ -206,6 +237,14 @@ def run(
 
     root = jax.random.key(spec.seed)
     state = method.init(key=jax.random.fold_in(root, 10_000))
+    critic_template = (
+        sac.make_critic(
+            sac_spec, learners[0].env.obs_size, action_size, key=jax.random.key(0)
+        )
+        if method.carries_critic
+        else None
+    )
+    carried = _Carried(method=state, critic=None)
     T = scenario.num_tasks
     if record is None:
         run_dir = new_run_dir(spec)
@@ -229,8 +268,9 @@ def run(
     else:
         last = record["last_task"]
         if last >= 0:
-            state = eqx.tree_deserialise_leaves(
-                run_dir / "checkpoints" / f"after_task_{last}.eqx", state
+            carried = eqx.tree_deserialise_leaves(
+                run_dir / "checkpoints" / f"after_task_{last}.eqx",
+                _Carried(method=state, critic=critic_template),
             )
     assert run_dir is not None
 
@@ -242,10 +282,10 @@ def run(
     traces_before = sac.trace_counts().get("train_chunk", 0)
     try:
         for task in range(record["last_task"] + 1, T):
-            state, record = _run_task(
+            carried, record = _run_task(
                 spec,
                 method,
-                state,
+                carried,
                 record,
                 task,
                 learners,
@@ -299,7 +339,7 @@ def _mid_task_chunk(chunks: int, share: float) -> int | None:
 def _run_task(
     spec,
     method,
-    state,
+    carried,
     record,
     task,
     learners,
@@ -314,6 +354,7 @@ def _run_task(
     run_dir,
 ):
     scenario = spec.scenario
+    state = carried.method
     name = scenario.tasks[task]
     head = method.policy.head_of_task(task)
     task_key = jax.random.fold_in(root, task)
@@ -324,7 +365,9 @@ def _run_task(
     actor = method.training_actor(state, task, key=actor_key)
     reward_before = evaluate(actor.with_mode(0)) if task > 0 else None
     regulariser = method.regulariser(state, task)
-    sac_state = sac.begin_task(learner, actor, head=head, key=sac_key)
+    sac_state = sac.begin_task(
+        learner, actor, head=head, key=sac_key, critic=carried.critic
+    )
     start = time.perf_counter()
     sac_state = sac.warmup(learner, sac_state, warm_rounds)
     base_steps = record["env_steps"]
@@ -407,6 +450,9 @@ def _run_task(
         record["policy_params_max"], method.policy_params(state, task + 1)
     )
     record["last_task"] = task
-    _save_state(run_dir / "checkpoints" / f"after_task_{task}.eqx", state)
+    carried = _Carried(
+        method=state, critic=sac_state.critic if method.carries_critic else None
+    )
+    _save_state(run_dir / "checkpoints" / f"after_task_{task}.eqx", carried)
     _write_json(run_dir / "progress.json", record)
-    return state, record
+    return carried, record

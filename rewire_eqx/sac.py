@@ -8,6 +8,12 @@ returns per-chunk metrics; several seeds are a `vmap` axis of the same program
 collection step and each update samples one of the K modes, and the actor loss adds the
 distillation between modes (Eq. 6); a method adds its own term through an
 `AbstractRegulariser` without touching this module.
+
+Stochasticity of a rewired actor, as in the published code: Gumbel noise enters the
+scores only in the SoftSort pass of gradient updates (the trained mode of the actor
+update and the next action of the critic target); Dropout on the hidden linear outputs,
+where the actor has it, acts in collection and in every update pass; evaluation uses
+neither.
 """
 
 from __future__ import annotations
@@ -174,18 +180,45 @@ def begin_task(
     *,
     head: int | Int[Array, ""],
     key: PRNGKeyArray,
+    critic: PlainMLP | None = None,
 ) -> TrainState:
-    """State for a new task: the given actor trained on head `head`, with new critics,
-    fresh optimisers (so frozen heads stay frozen), an empty buffer and reset envs."""
+    """State for a new task: the given actor trained on head `head`, fresh optimisers
+    (so frozen heads stay frozen), the temperature at its initial value, an empty buffer
+    and reset envs. With `critic`, the critics carried from the previous task continue
+    (their target copies restart from them); otherwise new critics."""
     state = init_state(learner, actor, key=key)
+    if critic is not None:
+        state = dataclasses.replace(
+            state,
+            critic=critic,
+            target_critic=critic,
+            critic_opt=_optimisers(learner.spec)[1].init(_params(critic)),
+        )
     return dataclasses.replace(state, head=jnp.asarray(head, jnp.int32))
 
 
 # ------------------------------------------------------------------ the policy
 
 
-def _policy_out(policy: AbstractPolicyFn, obs: Float[Array, "batch obs"], head) -> Array:
-    return jax.vmap(lambda o: policy(o, head=head))(obs)
+def _policy_out(
+    policy: AbstractPolicyFn,
+    obs: Float[Array, "batch obs"],
+    head,
+    dropout_key: PRNGKeyArray | None = None,
+) -> Array:
+    """The policy's head outputs on a batch; with `dropout_key` (a policy with Dropout,
+    during training), every sample draws its own mask."""
+    if dropout_key is None:
+        return jax.vmap(lambda o: policy(o, head=head))(obs)
+    keys = jax.random.split(dropout_key, obs.shape[0])
+    return jax.vmap(lambda o, k: policy(o, head=head, key=k))(obs, keys)
+
+
+def _dropout_key(actor: AbstractPolicyNet, key: PRNGKeyArray) -> PRNGKeyArray | None:
+    """`key` when the actor has Dropout (a rewired actor with a rate > 0), else None."""
+    if isinstance(actor, RewiredMLP) and actor.dropout > 0:
+        return key
+    return None
 
 
 def _sample_mode(num_modes: int, key: PRNGKeyArray) -> Int[Array, ""]:
@@ -200,10 +233,12 @@ def _other_mode(mode: Int[Array, ""], num_modes: int, key: PRNGKeyArray) -> Int[
 def _act(
     actor: AbstractPolicyNet, obs: Float[Array, "envs obs"], head, *, key: PRNGKeyArray
 ) -> Float[Array, "envs act"]:
-    mode_key, noise_key, sample_key = jax.random.split(key, 3)
-    mode = _sample_mode(actor.num_modes, mode_key)  # one mode for all layers and envs
+    """Collection: one mode for all layers and envs, its hard order without Gumbel noise
+    (Dropout acts where the actor has it)."""
+    mode_key, dropout_key, sample_key = jax.random.split(key, 3)
+    mode = _sample_mode(actor.num_modes, mode_key)
     mean, log_std = losses.gaussian_head(
-        _policy_out(actor.with_mode(mode, key=noise_key), obs, head)
+        _policy_out(actor.with_mode(mode), obs, head, _dropout_key(actor, dropout_key))
     )
     action, _ = losses.sample_tanh_gaussian(mean, log_std, key=sample_key)
     return action
@@ -212,26 +247,22 @@ def _act(
 # ------------------------------------------------------------------- collection
 
 
-def _collect(
-    learner: Learner, state: TrainState, *, random_only: bool
-) -> tuple[TrainState, tuple[Array, Array]]:
+def _collect(learner: Learner, state: TrainState) -> tuple[TrainState, tuple[Array, Array]]:
     spec, env = learner.spec, learner.env
     key, act_key, uniform_key = jax.random.split(state.key, 3)
     uniform = jax.random.uniform(
         uniform_key, (env.num_envs, env.action_size), minval=-1.0, maxval=1.0
     )
-    if random_only:
-        action = uniform
-    else:
-        policy = _act(state.actor, state.env.obs, state.head, key=act_key)
-        action = jnp.where(state.env_steps < spec.start_steps, uniform, policy)
+    policy = _act(state.actor, state.env.obs, state.head, key=act_key)
+    action = jnp.where(state.env_steps < spec.start_steps, uniform, policy)
     env_state, result = env.step(state.env, action)
+    ends = result.terminated if spec.bootstrap_at_truncation else result.done
     transition = Transition(
         obs=state.env.obs,
         action=action,
         reward=result.reward,
         next_obs=result.next_obs,
-        terminated=result.terminated.astype(jnp.float32),
+        terminated=ends.astype(jnp.float32),
     )
     state = dataclasses.replace(
         state,
@@ -249,12 +280,17 @@ def _collect(
 
 def _critic_update(learner: Learner, state: TrainState, key: PRNGKeyArray):
     spec = learner.spec
-    sample_key, mode_key, noise_key, next_key = jax.random.split(key, 4)
+    sample_key, mode_key, noise_key, dropout_key, next_key = jax.random.split(key, 5)
     batch = state.buffer.sample(sample_key, spec.batch_size)
     actor = state.actor
     mode = _sample_mode(actor.num_modes, mode_key)
     mean, log_std = losses.gaussian_head(
-        _policy_out(actor.with_mode(mode, key=noise_key), batch.next_obs, state.head)
+        _policy_out(
+            actor.with_mode(mode, key=noise_key),
+            batch.next_obs,
+            state.head,
+            _dropout_key(actor, dropout_key),
+        )
     )
     next_action, next_log_prob = losses.sample_tanh_gaussian(mean, log_std, key=next_key)
     next_q = losses.twin_q(state.target_critic, batch.next_obs, next_action)
@@ -303,9 +339,9 @@ def _actor_update(
     key: PRNGKeyArray,
 ):
     spec = learner.spec
-    sample_key, mode_key, other_key, noise_key, other_noise_key, action_key = (
-        jax.random.split(key, 6)
-    )
+    keys = jax.random.split(key, 7)
+    sample_key, mode_key, other_key, noise_key, dropout_key, other_dropout_key = keys[:6]
+    action_key = keys[6]
     obs = state.buffer.sample(sample_key, spec.batch_size).obs
     num_modes = state.actor.num_modes
     mode = _sample_mode(num_modes, mode_key)
@@ -313,15 +349,26 @@ def _actor_update(
 
     def loss_fn(actor):
         mean, log_std = losses.gaussian_head(
-            _policy_out(actor.with_mode(mode, key=noise_key), obs, state.head)
+            _policy_out(
+                actor.with_mode(mode, key=noise_key),
+                obs,
+                state.head,
+                _dropout_key(actor, dropout_key),
+            )
         )
         action, log_prob = losses.sample_tanh_gaussian(mean, log_std, key=action_key)
         q = jnp.min(losses.twin_q(state.critic, obs, action), axis=0)
         sac = jnp.mean(jax.lax.stop_gradient(temperature) * log_prob - q)
         if num_modes > 1:
+            # the other mode: hard order without noise (as in collection), Dropout on
             other = _other_mode(mode, num_modes, other_key)
             other_mean, other_log_std = losses.gaussian_head(
-                _policy_out(actor.with_mode(other, key=other_noise_key), obs, state.head)
+                _policy_out(
+                    actor.with_mode(other),
+                    obs,
+                    state.head,
+                    _dropout_key(actor, other_dropout_key),
+                )
             )
             divergence = losses.distillation_loss(mean, log_std, other_mean, other_log_std)
         else:
@@ -381,7 +428,7 @@ def _update_block(learner, state, regulariser):
 
 
 def _round(learner, state, regulariser):
-    state, (return_sum, episodes) = _collect(learner, state, random_only=False)
+    state, (return_sum, episodes) = _collect(learner, state)
     blocks = learner.spec.updates_per_round // learner.spec.policy_update_delay
 
     def block(state, _):
@@ -426,7 +473,7 @@ def _warmup(learner: Learner, state: TrainState, num_rounds: int) -> TrainState:
     _TRACES["warmup"] += 1
 
     def body(state, _):
-        state, _ = _collect(learner, state, random_only=True)
+        state, _ = _collect(learner, state)
         return state, None
 
     state, _ = jax.lax.scan(body, state, length=num_rounds)
@@ -438,8 +485,9 @@ train_chunk = eqx.filter_jit(_train_chunk)
 `num_rounds` rounds of collection + updates, in one compiled call."""
 
 warmup = eqx.filter_jit(_warmup)
-"""`warmup(learner, state, num_rounds) -> state`: fill the buffer with uniform random
-actions (no updates), until learning starts."""
+"""`warmup(learner, state, num_rounds) -> state`: fill the buffer until learning starts
+(no updates): uniform random actions for the first `start_steps` transitions, then the
+current policy (the published code's Brax set-up: only the first env step is random)."""
 
 
 def _train_chunk_seeds(learner, states, regularisers, num_rounds):

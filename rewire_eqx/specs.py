@@ -91,7 +91,12 @@ class PermutationSpec:
     tau: float = 1.0
     """SoftSort temperature of the score vectors (Eq. 4)."""
     noise_scale: float = 0.1
-    """Scale of the Gumbel noise added to the scores in training (0 disables it)."""
+    """Scale beta of the Gumbel noise added to the scores in the SoftSort pass of
+    gradient updates (never in collection or evaluation); 0 disables it."""
+    dropout: float = 0.0
+    """Dropout rate on the outputs of the hidden linear layers during collection and
+    updates (never in evaluation). The published code uses 0.1 in the scenarios whose
+    Gumbel scale is 0."""
     adapter_tau: float = 0.1
     """SoftSort temperature tau_2 of the alignment adapters (no noise)."""
 
@@ -99,7 +104,16 @@ class PermutationSpec:
         _positive_int(self, "num_modes")
         _number(self, "tau", positive=True)
         _number(self, "noise_scale", positive=False)
+        _number(self, "dropout", positive=False)
+        if not self.dropout < 1:
+            _fail(self, "dropout", self.dropout, "expected a rate in [0, 1)")
         _number(self, "adapter_tau", positive=True)
+
+    @property
+    def stochasticity(self) -> str:
+        """'gumbel', 'dropout', both joined by '+', or 'none'."""
+        flags = (("gumbel", self.noise_scale > 0), ("dropout", self.dropout > 0))
+        return "+".join(kind for kind, on in flags if on) or "none"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,8 +122,13 @@ class LossSpec:
 
     distill_alpha: float = 1e-5
     """alpha: weight of the distillation between modes (Eq. 6)."""
+    distill_states: int = 512
+    """The published code sums the distillation over the states of its replay batch
+    (2 time slices x 256 = 512) while the SAC actor loss beside it is a mean; ours is
+    the per-state mean times this many states, so alpha weighs it as published
+    whatever our batch size."""
     align_beta: float = 100.0
-    """beta: weight of the alignment regulariser (Eq. 11)."""
+    """beta: weight of the alignment regulariser (Eq. 11, published form)."""
     l2_coef: float = 100.0
     """Weight of the plain L2 regulariser to the previous weights (Eq. 7): used by FT-L2
     and by Rewire with alignment switched off."""
@@ -121,6 +140,7 @@ class LossSpec:
     def __post_init__(self):
         for field in ("distill_alpha", "align_beta", "l2_coef", "ewc_coef", "fisher_min"):
             _number(self, field, positive=False)
+        _positive_int(self, "distill_states")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,11 +152,12 @@ class PolicySpec:
     out_size: int = 12
     """Head output size (2 x action size: mean and log-std)."""
     num_tasks: int = 8
-    """Number of tasks of the scenario (capacity of the wiring cache)."""
+    """Number of tasks of the scenario."""
     task_heads: bool = True
-    """One head per task (the paper) instead of one shared head."""
-    head_cycle: int = 0
-    """Reuse heads modulo this many tasks (the paper's Brax set-up uses 4); 0: no reuse."""
+    """One head per task slot (the paper) instead of one shared head."""
+    cycle: int = 0
+    """Task t uses slot `t mod cycle` (its head and cached wiring); 0: a slot per task.
+    The published Brax code uses 4, and 2 in the robustness scenarios."""
     rewire: bool = True
     """Learn permutations of the hidden neurons; False gives a plain MLP."""
     network: NetworkSpec = NetworkSpec()
@@ -145,16 +166,23 @@ class PolicySpec:
     def __post_init__(self):
         for field in ("in_size", "out_size", "num_tasks"):
             _positive_int(self, field)
-        _positive_int(self, "head_cycle", minimum=0)
+        _positive_int(self, "cycle", minimum=0)
+
+    @property
+    def num_slots(self) -> int:
+        """Task slots (cached wirings, and heads when each slot has its own)."""
+        return min(self.cycle, self.num_tasks) if self.cycle else self.num_tasks
 
     @property
     def num_heads(self) -> int:
-        if not self.task_heads:
-            return 1
-        return min(self.head_cycle, self.num_tasks) if self.head_cycle else self.num_tasks
+        return self.num_slots if self.task_heads else 1
+
+    def slot_of_task(self, task: int) -> int:
+        """The slot (cached wiring) of task `task`: `task mod cycle`."""
+        return task % self.num_slots
 
     def head_of_task(self, task: int) -> int:
-        """The head slot used by task `task`."""
+        """The head used by task `task` (its slot's, or the shared head)."""
         return task % self.num_heads
 
 
@@ -177,6 +205,13 @@ class SACSpec:
     updates_per_step: float = 0.5
     """Gradient updates per environment step (x num_envs per round)."""
     discount: float = 0.99
+    bootstrap_at_truncation: bool = True
+    """Bootstrap the TD target when an episode is cut by the time limit (correct for a
+    time-limited task). False treats truncation as terminal, as the published code
+    does (for exact reproduction)."""
+    carry_critic: bool = True
+    """Carry the critics from task to task (fresh optimiser, target critics re-copied),
+    as the published code does for every method but CSP; False: new critics per task."""
     target_smoothing: float = 0.005
     """Polyak factor of the target critics."""
     policy_update_delay: int = 2
@@ -186,9 +221,9 @@ class SACSpec:
     reward_scale: float = 1.0
     actor_lr: float = 3e-4
     wiring_lr: float = 0.0
-    """Adam learning rate of the score vectors and alignment adapters (0: actor_lr, as
-    the paper). Adam moves each score by about this much per step, and neighbouring
-    scores start 1/(n-1) apart, so it sets how often the hard orders change."""
+    """0 (the published code): scores and adapters share the actor's Adam and learning
+    rate. A positive value gives them their own Adam at this rate: a deviation from the
+    paper, for experiments only."""
     critic_lr: float = 3e-4
     alpha_lr: float = 3e-4
     init_temperature: float = 2.0
@@ -196,7 +231,8 @@ class SACSpec:
     """Target entropy = this x action size."""
     autotune_temperature: bool = True
     distill_alpha: float = 0.0
-    """alpha of Eq. 6 (the method's LossSpec sets it; 0 switches distillation off)."""
+    """Weight of the per-state mean of the distillation (Eq. 6): the run sets it to
+    LossSpec.distill_alpha x LossSpec.distill_states; 0 switches distillation off."""
     critic: NetworkSpec = NetworkSpec()
     """Shape of each of the twin critics."""
 
@@ -308,8 +344,9 @@ class ScenarioSpec:
     """Environment steps per task at full scale."""
     budget_scale: float = 1.0
     """Multiplies steps_per_task (and the SAC warm-up) to shrink a scenario."""
-    head_cycle: int = 0
-    """Reuse task heads modulo this many tasks (the paper's Brax scenarios use 4)."""
+    cycle: int = 0
+    """Task t uses slot `t mod cycle` (head and cached wiring); 0: a slot per task. The
+    published Brax code uses 4, and 2 in the robustness scenarios."""
     reference_rewards: tuple[float, ...] = ()
     """Per-task reward of SAC-N at the same budget, to normalise performance."""
     reference_aucs: tuple[float, ...] = ()
@@ -334,7 +371,7 @@ class ScenarioSpec:
                 raise ValueError(f"ScenarioSpec.tasks: {error}") from None
         for field in ("steps_per_task", "eval_envs", "eval_rollouts", "evals_per_task"):
             _positive_int(self, field)
-        _positive_int(self, "head_cycle", minimum=0)
+        _positive_int(self, "cycle", minimum=0)
         _number(self, "budget_scale", positive=True)
         for field in ("reference_rewards", "reference_aucs"):
             values = getattr(self, field)
@@ -397,7 +434,7 @@ class RunSpec:
             out_size=2 * action_size,
             num_tasks=self.scenario.num_tasks,
             task_heads=self.task_heads,
-            head_cycle=self.scenario.head_cycle,
+            cycle=self.scenario.cycle,
             rewire=self.method.name == "rewire",
             network=self.network,
             permutation=permutation,
@@ -407,7 +444,9 @@ class RunSpec:
     def sac_for_run(self) -> SACSpec:
         """The SAC spec with the method's distillation weight and the scaled warm-up."""
         scale = self.scenario.budget_scale
-        distill = self.losses.distill_alpha if self.method.name == "rewire" else 0.0
+        losses = self.losses
+        rewire = self.method.name == "rewire"
+        distill = losses.distill_alpha * losses.distill_states if rewire else 0.0
         return dataclasses.replace(
             self.sac,
             distill_alpha=distill,
@@ -424,21 +463,22 @@ def build(spec: object, *, key: PRNGKeyArray):
 
 @build.register
 def _(spec: PolicySpec, *, key: PRNGKeyArray) -> AbstractPolicyNet:
+    p = spec.permutation
     body = PlainMLP(
         spec.in_size,
         spec.network.hidden_sizes,
         spec.out_size,
         num_heads=spec.num_heads,
         activation=spec.network.activation,
+        dropout=p.dropout if spec.rewire else 0.0,
         key=key,
     )
     if not spec.rewire:
         return body
-    p = spec.permutation
     return RewiredMLP(
         body,
         num_modes=p.num_modes,
-        num_tasks=spec.num_tasks,
+        num_slots=spec.num_slots,
         tau=p.tau,
         noise_scale=p.noise_scale,
         adapter_tau=p.adapter_tau,

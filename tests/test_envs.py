@@ -54,7 +54,7 @@ def test_observation_mask_is_a_fixed_half_and_action_edits_are_exact():
     [
         ("halfcheetah", "hugefoot", ("bfoot", "ffoot"), 1.5),
         ("halfcheetah", "carry_stuff", ("torso",), 4.0),
-        ("ant", "hugefoot", ("legs",), 1.5),
+        ("ant", "hugefoot", ("feet",), 1.5),
         ("humanoid", "tinyfeet", ("right_shin", "left_shin"), 0.5),
         ("humanoid", "carrystuff", ("torso", "lwaist"), 4.0),
     ],
@@ -66,8 +66,16 @@ def test_body_scaling_edits_only_the_named_bodies_in_the_compiled_system(
 
     normal, edited = brax_env(domain), brax_env(domain, get_variant(domain, task))
     model = normal.sys.mj_model
-    if bodies == ("legs",):  # every body below the torso, named or not
-        ids = list(range(2, model.nbody))
+    if bodies == ("feet",):  # the four lower legs: unnamed children of aux_1..aux_4
+        ids = [
+            b
+            for b in range(model.nbody)
+            if mujoco.mj_id2name(
+                model, mujoco.mjtObj.mjOBJ_BODY, int(model.body_parentid[b])
+            )
+            in ("aux_1", "aux_2", "aux_3", "aux_4")
+        ]
+        assert len(ids) == 4
     else:
         ids = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, b) for b in bodies]
     mass0, mass1 = np.asarray(normal.sys.body_mass), np.asarray(edited.sys.body_mass)
@@ -169,3 +177,8 @@ def test_every_registered_variant_builds_for_the_cheap_domains():
     for task in VARIANTS["pendulum"]:
         env = make_env("pendulum", task)
         assert env.obs_size == 3 and env.action_size == 1
+
+
+def test_humanoid_is_healthy_with_its_torso_between_0_8_and_2_1():
+    env = brax_env("humanoid")
+    assert env.env._healthy_z_range == (0.8, 2.1)

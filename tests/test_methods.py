@@ -48,8 +48,9 @@ def test_rewire_model_size_is_two_policies_plus_wiring_storage():
     unit = method.unit_params()
     assert unit == (17 * 256 + 256) + 2 * (256 * 256 + 256) + (256 * 12 + 12)
     size = method.policy_params(state, 8) / unit
-    extra = 3 * 768 + (768 + 256 * 2) + 8 * 768  # scores, adapters, 8 wirings
-    assert size == pytest.approx(2 + extra / unit)  # about 2.07 (the paper: 2.1)
+    # scores, adapters (output side on 3 layers, input side on 2), 4 slots' wirings
+    extra = 3 * 768 + (768 + 256 * 2) + 4 * 768
+    assert size == pytest.approx(2 + extra / unit)  # about 2.05 (the paper: 2.1)
 
 
 @pytest.mark.parametrize("name", ["ftn", "sacn"])
@@ -102,42 +103,143 @@ def test_new_task_head_is_a_copy_of_the_previous_one():
     np.testing.assert_array_equal(actor5.heads.weight[1], trained.heads.weight[1])
 
 
-def test_rewire_task_end_keeps_the_best_mode_caches_it_and_rolls_back_when_worse():
-    method = _method("rewire")
-    state = method.init(key=jax.random.key(0))
-    actor = state.actor
-    scores = tuple(
-        jax.random.uniform(jax.random.key(i), s.shape) for i, s in enumerate(actor.scores)
+def _random_scores(actor, seed):
+    return tuple(
+        jax.random.uniform(jax.random.key(seed + i), s.shape)
+        for i, s in enumerate(actor.scores)
     )
-    trained = eqx.tree_at(lambda a: a.scores, _perturbed(actor, 1), scores)
-    rewards = {0: 1.0, 1: 5.0, 2: 3.0}
-    orders = trained.mode_orders(1)
 
-    def evaluate(policy):  # identify the mode by its permuted first-layer bias
+
+def _mode_evaluator(trained, rewards):
+    """An evaluator that identifies a mode of `trained` by its permuted first-layer bias."""
+    calls = []
+
+    def evaluate(policy):
         for mode, reward in rewards.items():
             if np.array_equal(
                 policy.hidden[0].bias, trained.with_mode(mode).hidden[0].bias
             ):
+                calls.append(mode)
                 return reward
         raise AssertionError("unknown policy")
 
+    return evaluate, calls
+
+
+def test_rewire_first_task_caches_mode_0_without_evaluating_modes():
+    method = _method("rewire")
+    state = method.init(key=jax.random.key(0))
+    trained = eqx.tree_at(
+        lambda a: a.scores, _perturbed(state.actor, 1), _random_scores(state.actor, 0)
+    )
+    evaluate, calls = _mode_evaluator(trained, {0: 1.0, 1: 5.0, 2: 3.0})
     new, facts = method.end_task(
         state, trained, 0, TaskEnd(evaluate=evaluate, reward_before=None)
     )
-    assert facts["kept_mode"] == 1 and not facts["rolled_back"]
-    for cached, order, s in zip(new.actor.cached_orders, orders, new.actor.scores):
+    assert calls == [] and facts["kept_mode"] == 0 and not facts["rolled_back"]
+    for cached, order in zip(new.actor.cached_orders, trained.mode_orders(0)):
         np.testing.assert_array_equal(cached[0], order)
-        for k in range(3):
-            np.testing.assert_array_equal(jnp.argsort(s[k]), order)  # modes restart from it
-    # on a later task, a best mode no better than the pre-task reward rolls back
-    before = method.training_actor(new, 1, key=jax.random.key(0))
-    trained2 = eqx.tree_at(lambda a: a.scores, _perturbed(before, 2), scores)
-    rolled, facts = method.end_task(
-        new, trained2, 1, TaskEnd(evaluate=lambda p: 0.5, reward_before=1.0)
+
+
+@pytest.mark.parametrize(("before", "rolled"), [(4.0, False), (5.0, False), (5.5, True)])
+def test_rewire_keeps_the_best_mode_and_rolls_back_only_when_strictly_worse(before, rolled):
+    method = _method("rewire")
+    state = method.init(key=jax.random.key(0))
+    first = _perturbed(state.actor, 1)
+    state, _ = method.end_task(
+        state, first, 0, TaskEnd(evaluate=lambda p: 0.0, reward_before=None)
     )
-    assert facts["rolled_back"]
-    for got, want in zip(rolled.actor.body.hidden, before.body.hidden):
-        np.testing.assert_array_equal(got.weight, want.weight)
+    start = method.training_actor(state, 1, key=jax.random.key(0))
+    trained = eqx.tree_at(
+        lambda a: a.scores, _perturbed(start, 2), _random_scores(start, 5)
+    )
+    evaluate, calls = _mode_evaluator(trained, {0: 1.0, 1: 5.0, 2: 3.0})
+    new, facts = method.end_task(
+        state, trained, 1, TaskEnd(evaluate=evaluate, reward_before=before)
+    )
+    assert sorted(calls) == [0, 1, 2] and facts["mode_rewards"] == [1.0, 5.0, 3.0]
+    assert facts["rolled_back"] is rolled
+    source = start if rolled else trained
+    kept = 0 if rolled else 1
+    for got, want in zip(new.actor.body.hidden, source.body.hidden):
+        np.testing.assert_array_equal(got.weight, want.weight)  # weights kept or restored
+    np.testing.assert_array_equal(  # the slot's head: trained, or its value at the start
+        new.actor.body.heads.weight[1], source.body.heads.weight[1]
+    )
+    for cached, order, s in zip(
+        new.actor.cached_orders, source.mode_orders(kept), new.actor.scores
+    ):
+        np.testing.assert_array_equal(cached[1], order)  # cached into slot 1
+        for k in range(3):
+            np.testing.assert_array_equal(jnp.argsort(s[k]), order)  # modes restart
+    for a in new.actor.adapter_out + new.actor.adapter_in:  # new identity adapters
+        np.testing.assert_array_equal(jnp.argsort(a), jnp.arange(a.shape[0]))
+
+
+def test_rewire_slots_repeat_modulo_the_cycle_and_restart_from_the_cached_wiring():
+    method = _method("rewire")  # halfcheetah forgetting: 8 tasks, cycle 4
+    assert method.policy.num_slots == 4
+    state = method.init(key=jax.random.key(0))
+    cached = {}
+    for task in range(5):
+        start = method.training_actor(state, task, key=jax.random.key(task))
+        if task == 4:  # slot 0 comes back: every mode starts from slot 0's wiring
+            for l, (s, cache) in enumerate(zip(start.scores, state.actor.cached_orders)):
+                order = cache[0]  # as refined by the adapters of tasks 1-3
+                assert not np.array_equal(order, cached[0][l])
+                for k in range(3):
+                    np.testing.assert_array_equal(jnp.argsort(s[k]), order)
+        for s in start.scores:  # re-spaced evenly at every task start
+            np.testing.assert_allclose(
+                jnp.sort(s, axis=1), jnp.tile(jnp.linspace(0, 1, s.shape[1]), (3, 1))
+            )
+        trained = eqx.tree_at(
+            lambda a: a.scores, _perturbed(start, task), _random_scores(start, 20 * task)
+        )
+        state, facts = method.end_task(
+            state, trained, task, TaskEnd(evaluate=lambda p: 1.0, reward_before=0.0)
+        )
+        kept = facts["kept_mode"]
+        cached[task % 4] = trained.mode_orders(kept)
+        assert method.policy.head_of_task(task) == task % 4
+    for task in (0, 4):  # task 4 overwrote slot 0, and task 0 is evaluated with it
+        policy = method.policy_for_task(state, task)
+        expected = state.actor.with_task(0)
+        np.testing.assert_array_equal(policy.hidden[0].weight, expected.hidden[0].weight)
+    for got, order in zip(state.actor.cached_orders, cached[0]):
+        np.testing.assert_array_equal(got[0], order)
+
+
+def test_rewire_refines_earlier_slots_with_the_adapters_before_caching_its_own():
+    method = _method("rewire")
+    state = method.init(key=jax.random.key(0))
+    state, _ = method.end_task(
+        state, _perturbed(state.actor, 1), 0, TaskEnd(evaluate=lambda p: 0.0)
+    )
+    start = method.training_actor(state, 1, key=jax.random.key(0))
+    adapters_out = _random_scores(start, 30)
+    trained = eqx.tree_at(
+        lambda a: (a.adapter_out, a.adapter_in),
+        _perturbed(start, 2),
+        (tuple(s[0] for s in adapters_out), tuple(s[1] for s in adapters_out[1:])),
+    )
+    new, facts = method.end_task(
+        state, trained, 1, TaskEnd(evaluate=lambda p: 1.0, reward_before=0.0)
+    )
+    from rewire_eqx.networks import refine_cached_orders
+
+    expected = refine_cached_orders(trained, num_slots=1)
+    for got, want, own in zip(
+        new.actor.cached_orders,
+        expected.cached_orders,
+        trained.mode_orders(facts["kept_mode"]),
+    ):
+        np.testing.assert_array_equal(got[0], want[0])  # slot 0 refined (Eq. 12)
+        np.testing.assert_array_equal(got[1], own)  # slot 1: the task's own order
+    assert not all(
+        np.array_equal(a[0], b[0])
+        for a, b in zip(new.actor.cached_orders, state.actor.cached_orders)
+    )
 
 
 def test_wiring_lr_labels_only_scores_and_adapters():

@@ -118,6 +118,37 @@ def test_straight_through_gradient_equals_softsort_autodiff(n, m, tau, seed):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
 
+@given(
+    n=st.integers(1, 7),
+    m=st.integers(1, 4),
+    tau=st.sampled_from([0.1, 1.0]),
+    seed=st.integers(0, 2**16),
+)
+def test_transposed_straight_through_equals_autodiff_of_dense_transpose(n, m, tau, seed):
+    """P^T x with the SoftSort backward == autodiff of (P_hard + P_hat - sg(P_hat))^T x."""
+    scores, x, weights = (
+        _random(seed, (n,)),
+        _random(seed + 1, (n, m)),
+        _random(seed + 2, (n, m)),
+    )
+
+    def fast(s, x):
+        return jnp.sum(
+            weights * jnp.tanh(perm.straight_through_permute_transposed(s, x, tau))
+        )
+
+    def dense(s, x):
+        soft = perm.soft_permutation(s, tau)
+        p = perm.order_to_matrix(jnp.argsort(s)) + soft - jax.lax.stop_gradient(soft)
+        return jnp.sum(weights * jnp.tanh(p.T @ x))
+
+    np.testing.assert_allclose(fast(scores, x), dense(scores, x), rtol=1e-5, atol=1e-6)
+    for got, want in zip(
+        jax.grad(fast, (0, 1))(scores, x), jax.grad(dense, (0, 1))(scores, x)
+    ):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
 def test_straight_through_score_gradient_matches_finite_differences_of_softsort():
     """Finite differences on the relaxed objective s -> loss(P_hat(s) @ x)."""
     n, tau = 6, 0.7

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from rewire_eqx import losses, sac
+from rewire_eqx import permutation as perm
 from rewire_eqx.envs import (
     ConstantRewardProbe,
     JaxVecEnv,
@@ -350,3 +351,127 @@ def test_evaluate_rollouts_equals_the_mean_of_separate_evaluations():
     np.testing.assert_allclose(
         sac.evaluate_rollouts(env, policy, 0, keys), separate, rtol=1e-5
     )
+
+
+# --------------------------------------------------- where the stochasticity acts
+
+
+def _spy_policy_calls(monkeypatch):
+    """Record, per traced call of `sac._policy_out`, whether the scores it saw were
+    perturbed by Gumbel noise and whether it drew Dropout masks."""
+    calls = []
+    perturbed = []
+    real_out, real_perturb = sac._policy_out, perm.perturb_scores
+
+    def perturb(*args, **kwargs):
+        perturbed.append(True)
+        return real_perturb(*args, **kwargs)
+
+    def policy_out(policy, obs, head, dropout_key=None):
+        calls.append((bool(perturbed), dropout_key is not None))
+        perturbed.clear()
+        return real_out(policy, obs, head, dropout_key)
+
+    monkeypatch.setattr(perm, "perturb_scores", perturb)
+    monkeypatch.setattr(sac, "_policy_out", policy_out)
+    return calls
+
+
+@pytest.mark.parametrize("kind", ["gumbel", "dropout"])
+def test_gumbel_noise_only_in_updates_and_dropout_in_collection_and_updates(
+    monkeypatch, kind
+):
+    gumbel = kind == "gumbel"
+    spec = _probe_spec()
+    learner = sac.Learner(
+        spec, JaxVecEnv(SignProbe(), num_envs=spec.num_envs, episode_length=1)
+    )
+    policy = PolicySpec(
+        in_size=1,
+        out_size=2,
+        num_tasks=1,
+        network=SMALL,
+        permutation=PermutationSpec(
+            num_modes=2, noise_scale=0.1 if gumbel else 0.0, dropout=0.0 if gumbel else 0.1
+        ),
+    )
+    actor = build(policy, key=jax.random.key(0))
+    state = sac.init_state(learner, actor, key=jax.random.key(1))
+    state = sac.warmup(learner, state, sac.warmup_rounds(learner))
+    calls = _spy_policy_calls(monkeypatch)
+    regulariser = losses.NoRegulariser()
+    key = jax.random.key(3)
+    seen = {}
+    for name, fn in (
+        ("collect", lambda: sac._collect(learner, state)),
+        ("critic", lambda: sac._critic_update(learner, state, key)),
+        ("actor", lambda: sac._actor_update(learner, state, regulariser, key)),
+        ("evaluate", lambda: sac._evaluate(learner.env, actor.with_mode(0), 0, key)),
+    ):
+        calls.clear()
+        jax.eval_shape(fn)
+        seen[name] = list(calls)
+    # (Gumbel noise seen, Dropout masks drawn) per policy pass
+    assert seen["collect"] == [(False, not gumbel)]
+    assert seen["critic"] == [(gumbel, not gumbel)]  # next action of the TD target
+    assert seen["actor"] == [(gumbel, not gumbel), (False, not gumbel)]  # trained, other
+    assert seen["evaluate"] == [(False, False)]
+
+
+def test_a_dropout_actor_acts_differently_only_when_training():
+    spec = _probe_spec()
+    policy = PolicySpec(
+        in_size=1,
+        out_size=2,
+        num_tasks=1,
+        network=SMALL,
+        permutation=PermutationSpec(num_modes=1, noise_scale=0.0, dropout=0.1),
+    )
+    actor = build(policy, key=jax.random.key(0))
+    obs = jax.random.normal(jax.random.key(1), (64, 1))
+    net = actor.with_mode(0)
+    a = sac._policy_out(net, obs, 0)
+    np.testing.assert_array_equal(a, sac._policy_out(net, obs, 0))
+    b = sac._policy_out(net, obs, 0, jax.random.key(2))
+    assert not np.allclose(a, b)
+    del spec
+
+
+def test_truncation_as_terminal_is_stored_when_asked():
+    for bootstrap in (True, False):
+        spec = _probe_spec(episode_length=1, bootstrap_at_truncation=bootstrap)
+        learner = sac.Learner(
+            spec, JaxVecEnv(Pendulum(), num_envs=spec.num_envs, episode_length=3)
+        )
+        actor = build(
+            PolicySpec(in_size=3, out_size=2, num_tasks=1, rewire=False, network=SMALL),
+            key=jax.random.key(0),
+        )
+        state = sac.init_state(learner, actor, key=jax.random.key(1))
+        for _ in range(3):
+            state, _ = sac._collect(learner, state)
+        stored = np.asarray(state.buffer.data.terminated[: 3 * spec.num_envs])
+        # the pendulum never terminates; its episodes are cut at 3 steps
+        expected = np.zeros(3 * spec.num_envs)
+        if not bootstrap:
+            expected[2 * spec.num_envs :] = 1.0
+        np.testing.assert_array_equal(stored, expected)
+
+
+def test_carried_critic_continues_with_a_fresh_optimiser_and_copied_target():
+    spec = _probe_spec()
+    learner, state = _setup(SignProbe(), spec)
+    state, _ = sac.train_chunk(learner, state, losses.NoRegulariser(), 5)
+    new = sac.begin_task(
+        learner, state.actor, head=0, key=jax.random.key(9), critic=state.critic
+    )
+    for got, want in zip(jax.tree.leaves(new.critic), jax.tree.leaves(state.critic)):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(jax.tree.leaves(new.target_critic), jax.tree.leaves(state.critic)):
+        np.testing.assert_array_equal(got, want)
+    fresh = sac.init_state(learner, state.actor, key=jax.random.key(9))
+    for got, want in zip(
+        jax.tree.leaves(new.critic_opt), jax.tree.leaves(fresh.critic_opt)
+    ):
+        np.testing.assert_array_equal(got, want)
+    assert float(new.log_alpha) == pytest.approx(np.log(spec.init_temperature))

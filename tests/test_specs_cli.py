@@ -40,7 +40,10 @@ BAD_VALUES = [
     (LossSpec, "l2_coef", float("inf")),
     (PolicySpec, "in_size", 0),
     (PolicySpec, "num_tasks", -3),
-    (PolicySpec, "head_cycle", -1),
+    (PolicySpec, "cycle", -1),
+    (PermutationSpec, "dropout", 1.0),
+    (LossSpec, "distill_states", 0),
+    (ScenarioSpec, "cycle", -2),
     (RunSpec, "name", ""),
     (RunSpec, "seed", -1),
     (MethodSpec, "name", "ewc2"),
@@ -111,20 +114,32 @@ def test_build_gives_rewired_or_plain_networks_with_spec_sizes():
         in_size=7,
         out_size=4,
         num_tasks=8,
-        head_cycle=4,
+        cycle=4,
         network=NetworkSpec(hidden_sizes=(16, 8)),
         permutation=PermutationSpec(num_modes=2),
     )
     net = build(spec, key=jax.random.key(0))
     assert isinstance(net, RewiredMLP)
-    assert net.num_modes == 2 and net.num_tasks == 8 and net.body.num_heads == 4
+    assert net.num_modes == 2 and net.num_slots == 4 and net.body.num_heads == 4
     assert [s.shape for s in net.scores] == [(2, 16), (2, 8)]
-    assert [c.shape for c in net.cached_orders] == [(8, 16), (8, 8)]
-    assert spec.head_of_task(5) == 1
+    assert [c.shape for c in net.cached_orders] == [(4, 16), (4, 8)]
+    assert spec.head_of_task(5) == 1 and spec.slot_of_task(5) == 1
     plain = build(dataclasses.replace(spec, rewire=False), key=jax.random.key(0))
     assert isinstance(plain, PlainMLP) and plain.num_modes == 1
     shared = build(dataclasses.replace(spec, task_heads=False), key=jax.random.key(0))
-    assert shared.body.num_heads == 1 and len(shared.adapter_in) == 2
+    assert shared.body.num_heads == 1 and len(shared.adapter_in) == 1
+    assert shared.num_slots == 4 and shared.body.dropout == 0.0
+    dropped = build(
+        dataclasses.replace(
+            spec, permutation=PermutationSpec(noise_scale=0.0, dropout=0.1)
+        ),
+        key=jax.random.key(0),
+    )
+    assert dropped.dropout == 0.1 and dropped.noise_scale == 0.0
+    baseline = dataclasses.replace(
+        spec, rewire=False, permutation=PermutationSpec(noise_scale=0.0, dropout=0.1)
+    )
+    assert build(baseline, key=jax.random.key(0)).dropout == 0.0  # Rewire's only
 
 
 def test_build_rejects_unknown_spec_types():

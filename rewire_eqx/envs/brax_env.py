@@ -24,7 +24,7 @@ from jaxtyping import PRNGKeyArray, PyTree
 from rewire_eqx.envs.base import AbstractEnv
 from rewire_eqx.envs.variants import Variant
 
-__all__ = ["BRAX_DOMAINS", "BraxEnv", "brax_env", "edit_model"]
+__all__ = ["BRAX_DOMAINS", "ENV_OPTIONS", "BraxEnv", "brax_env", "edit_model"]
 
 BRAX_DOMAINS = {
     "halfcheetah": "half_cheetah.xml",
@@ -32,6 +32,10 @@ BRAX_DOMAINS = {
     "humanoid": "humanoid.xml",
 }
 """brax environment name -> its MJCF asset."""
+
+ENV_OPTIONS: dict[str, dict] = {"humanoid": {"healthy_z_range": (0.8, 2.1)}}
+"""Options of brax's env constructors set to the published code's values: the humanoid
+is healthy while its torso is 0.8-2.1 high (brax's default is 1.0-2.0)."""
 
 _SPHERE, _CAPSULE = 2, 3
 
@@ -116,7 +120,7 @@ def _base(name: str, backend: str):
     from brax import envs
 
     with _quiet_brax():
-        return envs.get_environment(name, backend=backend)
+        return envs.get_environment(name, backend=backend, **ENV_OPTIONS.get(name, {}))
 
 
 def brax_env(

@@ -81,9 +81,10 @@ _NORMAL = Variant()
 _INVERTED = Variant(invert_actions=True)
 
 _CHEETAH_FOOT = ("bfoot", "ffoot")
-# brax fuses the ant's hip segments into the torso: the legs are bodies 2..9, the
-# lower ones unnamed (addressed by id)
-_ANT_LEGS = ("aux_1", "#3", "aux_2", "#5", "aux_3", "#7", "aux_4", "#9")
+# brax fuses the ant's hip segments into the torso: the legs are bodies 2..9 (aux_i, the
+# upper legs, each with an unnamed lower leg addressed by id); the published hugefoot
+# scales the four lower legs (the feet) only
+_ANT_FEET = ("#3", "#5", "#7", "#9")
 
 
 def _bodies(names: tuple[str, ...], factor: float) -> Variant:
@@ -108,7 +109,7 @@ _cheetah |= {
 
 _ant = {
     "normal": _NORMAL,
-    "hugefoot": _bodies(_ANT_LEGS, 1.5),
+    "hugefoot": _bodies(_ANT_FEET, 1.5),
     "rainfall": Variant(friction=0.375),
     "moon": Variant(gravity=0.7),
     "inverted_actions": _INVERTED,

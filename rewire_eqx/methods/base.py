@@ -69,6 +69,13 @@ class AbstractMethod(abc.ABC):
         self.spec = spec
         self.policy = policy
 
+    @property
+    def carries_critic(self) -> bool:
+        """Whether the critics continue from task to task (with a fresh optimiser), as
+        the published code does for every method but CSP; `SACSpec.carry_critic`
+        switches it off for all."""
+        return self.spec.sac.carry_critic
+
     def continue_actor(self, actor: AbstractPolicyNet, task: int) -> AbstractPolicyNet:
         """The actor carried into `task`: a new task's head starts as a copy of the
         previous task's head (heads reused modulo the cycle are kept as they are)."""

@@ -177,6 +177,12 @@ class CSP(AbstractMethod):
     def _active(self, count: int) -> Float[Array, " anchors"]:
         return (jnp.arange(self.policy.num_tasks) < count).astype(jnp.float32)
 
+    @property
+    def carries_critic(self) -> bool:
+        """CSP trains a new critic for every task (its critic sees the subspace
+        coordinates of a simplex that grows)."""
+        return False
+
     def wrap_env(self, env, state) -> SubspaceVecEnv:
         # the anchors kept so far and the one being trained
         return SubspaceVecEnv(env=env, active=self._active(int(state.kept) + 1))

@@ -1,10 +1,17 @@
-"""The paper's method: rewiring with K modes, a cached wiring per task, alignment.
+"""The paper's method: rewiring with K modes, a cached wiring per task slot, alignment.
 
-Task end (Sections 3.3-3.4): evaluate every mode and keep the best; roll back weights
-and scores if it does not beat the pre-task policy (CSP's rule, threshold 0); refine all
-earlier cached orders with the adapters (Eq. 12); cache the kept wiring for this task;
-restart the adapters and all K score vectors from the kept wiring; anchor the
-regulariser (Eq. 11, or Eq. 7 when alignment is switched off) at the new weights.
+Task start: the actor carried from the previous task, its slot's head (a copy of the
+previous head for a new slot), and the K score vectors restarted from the slot's
+cached wiring when the slot comes back (`task >= cycle`), then re-spaced evenly.
+
+Task end (Sections 3.3-3.4, as the published code does it): from the second task on,
+evaluate every mode and keep the best; roll back when its reward is strictly below the
+pre-task policy's (CSP's rule): hidden weights, the slot's head, the scores and the
+adapters return to their values at the task's start (the critic is not restored). The
+first task keeps mode 0 unevaluated. Then the adapters refine the cached orders of the
+earlier slots (Eq. 12), the kept mode's order is cached into the task's slot, all K
+score vectors restart from it, new identity adapters are created, and the regulariser
+(Eq. 11, or Eq. 7 when alignment is switched off) is anchored at the new weights.
 """
 
 from __future__ import annotations
@@ -22,7 +29,9 @@ from rewire_eqx.networks import (
     parameter_counts,
     refine_cached_orders,
     reset_adapters,
+    respace_scores,
     restart_scores,
+    restart_scores_from_slot,
 )
 from rewire_eqx.specs import build
 
@@ -41,7 +50,10 @@ class Rewire(AbstractMethod):
         return RewireState(actor=actor, anchor=actor.body)
 
     def training_actor(self, state: RewireState, task: int, *, key) -> RewiredMLP:
-        return self.continue_actor(state.actor, task)
+        actor = self.continue_actor(state.actor, task)
+        if self.spec.method.caching and task >= self.policy.num_slots:
+            actor = restart_scores_from_slot(actor, slot=self.policy.slot_of_task(task))
+        return respace_scores(actor)
 
     def regulariser(self, state: RewireState, task: int) -> AbstractRegulariser:
         losses = self.spec.losses
@@ -51,35 +63,41 @@ class Rewire(AbstractMethod):
 
     def end_task(self, state, trained, task, end: TaskEnd):
         method = self.spec.method
-        rewards = [end.evaluate(trained.with_mode(k)) for k in range(trained.num_modes)]
-        mode = int(np.argmax(rewards))
+        if task == 0 or end.reward_before is None:
+            rewards, mode = [], 0
+        else:
+            rewards = [end.evaluate(trained.with_mode(k)) for k in range(trained.num_modes)]
+            mode = int(np.argmax(rewards))
         rolled_back = bool(
-            method.rollback
-            and end.reward_before is not None
-            and rewards[mode] <= end.reward_before
+            method.rollback and rewards and rewards[mode] < end.reward_before
         )
         if rolled_back:
-            # the pre-task actor (with this task's head copied in); its modes are equal
-            actor, mode = self.training_actor(state, task, key=jax.random.key(0)), 0
-            actor = reset_adapters(actor)
+            # the actor as it started the task: weights, slot head, scores; its modes
+            # are equal, and the adapters restart as identities
+            actor = self.training_actor(state, task, key=jax.random.key(0))
+            actor, mode = reset_adapters(actor), 0
         else:
             actor = trained
         if method.caching:
             if method.alignment:
-                actor = refine_cached_orders(actor, num_tasks=task)
-            actor = cache_wiring(actor, mode=mode, task=task)
+                earlier = min(task, self.policy.num_slots)
+                actor = refine_cached_orders(actor, num_slots=earlier)
+            actor = cache_wiring(actor, mode=mode, slot=self.policy.slot_of_task(task))
         actor = reset_adapters(restart_scores(actor, mode=mode))
         facts = {"mode_rewards": rewards, "kept_mode": mode, "rolled_back": rolled_back}
         return RewireState(actor=actor, anchor=actor.body), facts
 
     def policy_for_task(self, state: RewireState, task: int) -> PlainMLP:
         if self.spec.method.caching:
-            return state.actor.with_task(task)
+            return state.actor.with_task(self.policy.slot_of_task(task))
         return state.actor.with_mode(0)
 
     def policy_params(self, state: RewireState, tasks_seen: int) -> int:
+        """The stored policy: weights, the anchor copy (from the second task on), the
+        K score vectors, the adapters and one cached wiring per slot in use."""
         counts = parameter_counts(state.actor)
         unit = self.unit_params()
         anchor = unit if tasks_seen > 1 else 0
-        wirings = tasks_seen * counts.wiring_entries if self.spec.method.caching else 0
+        slots = min(tasks_seen, self.policy.num_slots)
+        wirings = slots * counts.wiring_entries if self.spec.method.caching else 0
         return unit + anchor + counts.scores + counts.adapters + wirings
