@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 
+from rewire_eqx import permutation as perm
 from rewire_eqx.losses import AbstractRegulariser, AlignmentRegulariser, L2Regulariser
 from rewire_eqx.methods.base import AbstractMethod, TaskEnd
 from rewire_eqx.networks import (
     PlainMLP,
     RewiredMLP,
+    aligned_anchor_layer,
     cache_wiring,
     parameter_counts,
     refine_cached_orders,
@@ -61,8 +64,34 @@ class Rewire(AbstractMethod):
             return AlignmentRegulariser(state.anchor, losses.align_beta if task else 0.0)
         return L2Regulariser(state.anchor, losses.l2_coef if task else 0.0)
 
+    def alignment_facts(self, state: RewireState, trained: RewiredMLP) -> dict:
+        """How the trained actor sits against the anchor, per hidden layer: the share of
+        neurons each adapter moves (output side, input side), the relative alignment
+        residual `||W - Z^T W_old A|| / ||W_old||`, and the relative drift
+        `||W - W_old|| / ||W_old||` (weights and biases)."""
+        out_moved, in_moved, residual, drift = [], [], [], []
+        for l, (layer, old) in enumerate(zip(trained.body.hidden, state.anchor.hidden)):
+            current = jnp.concatenate([layer.weight, layer.bias[:, None]], 1)
+            anchor = jnp.concatenate([old.weight, old.bias[:, None]], 1)
+            target = aligned_anchor_layer(trained, state.anchor, l)
+            scale = float(jnp.linalg.norm(anchor))
+            residual.append(float(jnp.linalg.norm(current - target)) / scale)
+            drift.append(float(jnp.linalg.norm(current - anchor)) / scale)
+            order = perm.order_from_scores(trained.adapter_out[l])
+            out_moved.append(float(jnp.mean(order != jnp.arange(order.shape[0]))))
+        for scores in trained.adapter_in:
+            order = perm.order_from_scores(scores)
+            in_moved.append(float(jnp.mean(order != jnp.arange(order.shape[0]))))
+        return {
+            "adapter_out_moved": out_moved,
+            "adapter_in_moved": in_moved,
+            "alignment_residual": residual,
+            "weight_drift": drift,
+        }
+
     def end_task(self, state, trained, task, end: TaskEnd):
         method = self.spec.method
+        diagnostics = self.alignment_facts(state, trained) if task else {}
         if task == 0 or end.reward_before is None:
             rewards, mode = [], 0
         else:
@@ -84,7 +113,12 @@ class Rewire(AbstractMethod):
                 actor = refine_cached_orders(actor, num_slots=earlier)
             actor = cache_wiring(actor, mode=mode, slot=self.policy.slot_of_task(task))
         actor = reset_adapters(restart_scores(actor, mode=mode))
-        facts = {"mode_rewards": rewards, "kept_mode": mode, "rolled_back": rolled_back}
+        facts = {
+            "mode_rewards": rewards,
+            "kept_mode": mode,
+            "rolled_back": rolled_back,
+            **diagnostics,
+        }
         return RewireState(actor=actor, anchor=actor.body), facts
 
     def policy_for_task(self, state: RewireState, task: int) -> PlainMLP:
