@@ -12,17 +12,24 @@ from pathlib import Path
 
 from rewire_eqx.specs import METHODS, MethodSpec, RunSpec
 
-__all__ = ["VARIANTS", "compare"]
+__all__ = ["VARIANTS", "compare", "variant_method"]
 
-VARIANTS: dict[str, MethodSpec] = {
-    **{name: MethodSpec(name=name) for name in METHODS},
-    "rewire_no_caching": MethodSpec(name="rewire", caching=False),
-    "rewire_no_multi_mode": MethodSpec(name="rewire", multi_mode=False),
-    "rewire_no_alignment": MethodSpec(name="rewire", alignment=False),
-    "packnet_retrain_half": MethodSpec(name="packnet", packnet_retrain_share=0.5),
+VARIANTS: dict[str, dict] = {
+    **{name: {"name": name} for name in METHODS},
+    "rewire_no_caching": {"name": "rewire", "caching": False},
+    "rewire_no_multi_mode": {"name": "rewire", "multi_mode": False},
+    "rewire_no_alignment": {"name": "rewire", "alignment": False},
+    "packnet_retrain_half": {"name": "packnet", "packnet_retrain_share": 0.5},
 }
-"""Compared configurations: every method, Rewire without each of its parts, and PackNet
-with half of each task's budget spent retraining after pruning (instead of 10%)."""
+"""Compared configurations, as changes to the spec's `MethodSpec` (so a scenario's
+baseline settings, e.g. PNN's width, carry over): every method, Rewire without each of
+its parts, and PackNet with half of each task's budget spent retraining after pruning
+(instead of 10%)."""
+
+
+def variant_method(spec: RunSpec, variant: str) -> MethodSpec:
+    """The spec's `MethodSpec` with a variant's changes applied."""
+    return dataclasses.replace(spec.method, **VARIANTS[variant])
 
 
 def compare(spec: RunSpec, *, variants: list[str], seeds: int, out: Path) -> str:
@@ -38,7 +45,10 @@ def compare(spec: RunSpec, *, variants: list[str], seeds: int, out: Path) -> str
     for variant in variants:
         for seed in range(seeds):
             run_spec = dataclasses.replace(
-                spec, name=f"{spec.name}_{variant}", seed=seed, method=VARIANTS[variant]
+                spec,
+                name=f"{spec.name}_{variant}",
+                seed=seed,
+                method=variant_method(spec, variant),
             )
             run_dir = run(run_spec, progress=False)
             runs.setdefault(variant, []).append(str(run_dir))

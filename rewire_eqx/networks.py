@@ -31,6 +31,7 @@ from rewire_eqx import permutation as perm
 
 __all__ = [
     "ACTIVATIONS",
+    "ADAPTER_FORMS",
     "AbstractPolicyFn",
     "AbstractPolicyNet",
     "ParameterCounts",
@@ -47,6 +48,9 @@ __all__ = [
     "restart_scores",
     "restart_scores_from_slot",
 ]
+
+ADAPTER_FORMS = ("published", "direct")
+"""How the adapters move the anchor: `Z^T W A` (published) or `Z W A^T` (direct)."""
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "leaky_relu": lambda x: jax.nn.leaky_relu(x, negative_slope=0.2),
@@ -237,6 +241,10 @@ class RewiredMLP(AbstractPolicyNet):
     - `tau`: SoftSort temperature of the score vectors (Eq. 4).
     - `noise_scale`: scale of the Gumbel noise added to scores in training.
     - `adapter_tau`: SoftSort temperature of the alignment adapters (tau_2).
+    - `adapter_form`: `"published"` aligns the anchor as `Z^T W_old A` (the published
+      code: `zp.T @ W_old @ ap`); `"direct"` as `Z W_old A^T`. Both reach every
+      permutation with hard adapters and refine the cached orders to match; they differ
+      in the SoftSort gradient the adapter scores receive.
     """
 
     body: PlainMLP
@@ -247,6 +255,7 @@ class RewiredMLP(AbstractPolicyNet):
     tau: float = eqx.field(static=True)
     noise_scale: float = eqx.field(static=True)
     adapter_tau: float = eqx.field(static=True)
+    adapter_form: str = eqx.field(static=True)
 
     def __init__(
         self,
@@ -257,7 +266,12 @@ class RewiredMLP(AbstractPolicyNet):
         tau: float = 1.0,
         noise_scale: float = 0.1,
         adapter_tau: float = 0.1,
+        adapter_form: str = "published",
     ):
+        if adapter_form not in ADAPTER_FORMS:
+            raise ValueError(
+                f"adapter_form={adapter_form!r} is not known; valid choices: {ADAPTER_FORMS}"
+            )
         if num_modes < 1:
             raise ValueError(f"num_modes={num_modes} must be >= 1")
         if num_slots < 1:
@@ -279,6 +293,7 @@ class RewiredMLP(AbstractPolicyNet):
         self.tau = float(tau)
         self.noise_scale = float(noise_scale)
         self.adapter_tau = float(adapter_tau)
+        self.adapter_form = adapter_form
 
     @property
     def num_modes(self) -> int:
@@ -361,17 +376,21 @@ def refine_cached_orders(net: RewiredMLP, *, num_slots: Int[Array, ""] | int) ->
 
     With `zo_l = argsort(adapter_out[l])` and `ao_{l+1} = argsort(adapter_in[l])` (the
     next layer's input-side adapter; none after the last hidden layer), every cached
-    order becomes `z <- zo_l[z][invert(ao_{l+1})]`, the published code's update. If the
-    weights satisfy `W_l = Z_l^T W_l^{t-1} A_l` (zero alignment residual), the refined
-    orders on the new weights reproduce every old slot's outputs exactly. Later rows of
-    the cache are left untouched.
+    order becomes `z <- zo_l[z][invert(ao_{l+1})]`, the published code's update (with
+    the `"direct"` adapter form: `z <- invert(zo_l)[z][ao_{l+1}]`). If the weights
+    equal the aligned anchor (zero alignment residual), the refined orders on the new
+    weights reproduce every old slot's outputs exactly. Later rows of the cache are left
+    untouched.
     """
+    published = net.adapter_form == "published"
     outer = [perm.order_from_scores(s) for s in net.adapter_out]
     next_inner = [perm.order_from_scores(s) for s in net.adapter_in]
     refined = []
     for l, cache in enumerate(net.cached_orders):
-        after = perm.invert(next_inner[l]) if l < len(next_inner) else None
-        z_out = outer[l]
+        after = None
+        if l < len(next_inner):
+            after = perm.invert(next_inner[l]) if published else next_inner[l]
+        z_out = outer[l] if published else perm.invert(outer[l])
 
         def refine(z, z_out=z_out, after=after):
             z = perm.compose(z, z_out)  # z_out[z]
@@ -448,16 +467,24 @@ def aligned_anchor_layer(
     net: RewiredMLP, anchor: PlainMLP, layer: int
 ) -> Float[Array, "out in_plus_1"]:
     """`[Z_l^T W_l^{t-1} A_l | Z_l^T b_l^{t-1}]`: the anchor of hidden layer `l` moved by
-    the adapters (straight-through SoftSort with tau_2, no noise)."""
+    the adapters (straight-through SoftSort with tau_2, no noise); with the `"direct"`
+    adapter form `[Z_l W_l^{t-1} A_l^T | Z_l b_l^{t-1}]`."""
     tau = net.adapter_tau
-    target = perm.straight_through_permute_transposed(
-        net.adapter_out[layer], _weight_and_bias(anchor.hidden[layer]), tau
+    published = net.adapter_form == "published"
+    rows = (
+        perm.straight_through_permute_transposed
+        if published
+        else perm.straight_through_permute
     )
+    # W A == (A^T W^T)^T and W A^T == (A W^T)^T: the input side permutes the columns
+    columns = (
+        perm.straight_through_permute_transposed
+        if published
+        else perm.straight_through_permute
+    )
+    target = rows(net.adapter_out[layer], _weight_and_bias(anchor.hidden[layer]), tau)
     if layer > 0:
-        # W A == (A^T W^T)^T: the input-side adapter permutes the weight's columns
-        weight = perm.straight_through_permute_transposed(
-            net.adapter_in[layer - 1], target[:, :-1].T, tau
-        ).T
+        weight = columns(net.adapter_in[layer - 1], target[:, :-1].T, tau).T
         target = jnp.concatenate([weight, target[:, -1:]], axis=1)
     return target
 

@@ -416,6 +416,13 @@ def _run_task(
         bar.update(
             global_step, f"task {task + 1}/{scenario.num_tasks} {name}: reward {reward:.1f}"
         )
+    offline = method.offline_updates(task)
+    if offline:  # e.g. PackNet: prune, then retrain from the buffer, no env steps
+        sac_state = dataclasses.replace(
+            sac_state, actor=method.mid_task(sac_state.actor, task)
+        )
+        blocks = max(1, offline // learner.spec.policy_update_delay)
+        sac_state = sac.train_updates(learner, sac_state, regulariser, blocks)
     train_seconds = time.perf_counter() - start
     observations = sac_state.buffer.sample(jax.random.fold_in(end_key, 10_000), 1024).obs
     state, facts = method.end_task(

@@ -44,6 +44,7 @@ __all__ = [
     "trace_counts",
     "train_chunk",
     "train_chunk_seeds",
+    "train_updates",
     "warmup",
 ]
 
@@ -483,6 +484,28 @@ def _warmup(learner: Learner, state: TrainState, num_rounds: int) -> TrainState:
 train_chunk = eqx.filter_jit(_train_chunk)
 """`train_chunk(learner, state, regulariser, num_rounds) -> (state, ChunkMetrics)`:
 `num_rounds` rounds of collection + updates, in one compiled call."""
+
+
+def _train_updates(
+    learner: Learner,
+    state: TrainState,
+    regulariser: losses.AbstractRegulariser,
+    num_blocks: int,
+) -> TrainState:
+    """`num_blocks` update blocks from the replay buffer, without stepping the envs."""
+    _TRACES["train_updates"] += 1
+
+    def block(state, _):
+        state, _ = _update_block(learner, state, regulariser)
+        return state, None
+
+    state, _ = jax.lax.scan(block, state, length=num_blocks)
+    return state
+
+
+train_updates = eqx.filter_jit(_train_updates)
+"""`train_updates(learner, state, regulariser, num_blocks) -> state`: gradient updates
+only (each block: `policy_update_delay` critic updates and one actor update)."""
 
 warmup = eqx.filter_jit(_warmup)
 """`warmup(learner, state, num_rounds) -> state`: fill the buffer until learning starts

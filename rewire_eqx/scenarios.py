@@ -7,6 +7,7 @@ from typing import Literal
 
 from rewire_eqx.specs import (
     LossSpec,
+    MethodSpec,
     NetworkSpec,
     PermutationSpec,
     RunSpec,
@@ -78,36 +79,51 @@ class PublishedSettings:
     """m of the target entropy `-m x action_dim`."""
     ft_l2_coef: float
     ewc_coef: float
+    csp_resample_every: int
+    """CSP's repeat_alpha: alpha redrawn every this many steps."""
     distill_alpha: float = 1e-5
 
 
 PUBLISHED: dict[str, PublishedSettings] = {
     "halfcheetah_forgetting": PublishedSettings(
-        1.0, "gumbel", 4, 100.0, 1e-3, 3e-4, 1.0, 2, 2, 2.0, 1e4, 0.01
+        1.0, "gumbel", 4, 100.0, 1e-3, 3e-4, 1.0, 2, 2, 2.0, 1e4, 0.01, 100
     ),
     "halfcheetah_transfer": PublishedSettings(
-        0.1, "dropout", 4, 0.1, 3e-4, 3e-4, 1.0, 4, 2, 1.0, 1.0, 1.0
+        0.1, "dropout", 4, 0.1, 3e-4, 3e-4, 1.0, 4, 2, 1.0, 1.0, 1.0, 20
     ),
     "halfcheetah_robustness": PublishedSettings(
-        0.1, "dropout", 2, 1.0, 1e-3, 1e-3, 1.0, 4, 2, 2.0, 100.0, 0.01
+        0.1, "dropout", 2, 1.0, 1e-3, 1e-3, 1.0, 4, 2, 2.0, 100.0, 0.01, 20
     ),
     "halfcheetah_compositionality": PublishedSettings(
-        1.0, "gumbel", 4, 10.0, 3e-4, 3e-4, 10.0, 4, 4, 2.0, 100.0, 1.0
+        1.0, "gumbel", 4, 10.0, 3e-4, 3e-4, 10.0, 4, 4, 2.0, 100.0, 1.0, 100
     ),
     "ant_forgetting": PublishedSettings(
-        0.1, "dropout", 4, 10.0, 1e-3, 1e-3, 10.0, 2, 4, 1.0, 1e4, 0.01
+        0.1, "dropout", 4, 10.0, 1e-3, 1e-3, 10.0, 2, 4, 1.0, 1e4, 0.01, 100
     ),
     "ant_transfer": PublishedSettings(
-        0.1, "dropout", 4, 0.1, 1e-3, 1e-3, 1.0, 2, 2, 1.0, 1.0, 1e4
+        0.1, "dropout", 4, 0.1, 1e-3, 1e-3, 1.0, 2, 2, 1.0, 1.0, 1e4, 100
     ),
     "ant_robustness": PublishedSettings(
-        0.1, "dropout", 2, 0.1, 1e-3, 1e-3, 1.0, 2, 4, 2.0, 1.0, 100.0
+        0.1, "dropout", 2, 0.1, 1e-3, 1e-3, 1.0, 2, 4, 2.0, 1.0, 100.0, 100
     ),
     "ant_compositionality": PublishedSettings(
-        0.1, "dropout", 4, 1.0, 3e-4, 3e-4, 10.0, 4, 4, 2.0, 100.0, 0.01
+        0.1, "dropout", 4, 1.0, 3e-4, 3e-4, 10.0, 4, 4, 2.0, 100.0, 0.01, 20
     ),
     "humanoid": PublishedSettings(
-        0.1, "gumbel", 4, 0.0, 1e-3, 3e-4, 0.1, 1, 1, 2.0, 0.01, 0.01, distill_alpha=1e-6
+        0.1,
+        "gumbel",
+        4,
+        0.0,
+        1e-3,
+        3e-4,
+        0.1,
+        1,
+        1,
+        2.0,
+        0.01,
+        0.01,
+        100,
+        distill_alpha=1e-6,
     ),
 }
 """The published code's settings per Brax scenario (`../shared/reference/paper-setup.md`,
@@ -171,6 +187,12 @@ def brax_run(name: str) -> RunSpec:
         ),
         network=NetworkSpec(hidden_sizes=(256, 256, 256)),
         permutation=permutation_for(row),
+        method=MethodSpec(
+            csp_resample_every=row.csp_resample_every,
+            pnn_width=96,
+            packnet_prune_ratio=0.875,
+            packnet_retrain_updates=100_000,
+        ),
         losses=LossSpec(
             distill_alpha=row.distill_alpha,
             align_beta=row.align_coef,

@@ -99,6 +99,9 @@ class PermutationSpec:
     Gumbel scale is 0."""
     adapter_tau: float = 0.1
     """SoftSort temperature tau_2 of the alignment adapters (no noise)."""
+    adapter_form: Literal["published", "direct"] = "published"
+    """How the adapters move the anchor in Eq. 11: `Z^T W_old A` (the published code) or
+    `Z W_old A^T` (same permutations, a different SoftSort gradient for the adapters)."""
 
     def __post_init__(self):
         _positive_int(self, "num_modes")
@@ -108,6 +111,13 @@ class PermutationSpec:
         if not self.dropout < 1:
             _fail(self, "dropout", self.dropout, "expected a rate in [0, 1)")
         _number(self, "adapter_tau", positive=True)
+        if self.adapter_form not in ("published", "direct"):
+            _fail(
+                self,
+                "adapter_form",
+                self.adapter_form,
+                "valid choices: ['published', 'direct']",
+            )
 
     @property
     def stochasticity(self) -> str:
@@ -314,11 +324,24 @@ class MethodSpec:
     """Restore the pre-task policy when training did not beat its reward (from CSP)."""
     packnet_retrain_share: float = 0.1
     """PackNet: share of each task's budget spent retraining after pruning."""
+    packnet_retrain_updates: int = 0
+    """PackNet: if > 0, retrain after the task's interaction budget with this many
+    gradient updates from its replay buffer, scaled by budget_scale (the published
+    code: 100,000); packnet_retrain_share is then unused."""
+    packnet_prune_ratio: float = 0.0
+    """PackNet: if > 0, each task keeps the largest (1 - ratio) of every layer's entries
+    among its weights (the published code: 0.875); 0: an even split of what is left."""
     csp_threshold: float = 0.1
     """CSP: keep a new anchor only if the best policy with it beats the best policy
     without it by more than this share of the latter's |reward|."""
     csp_candidates: int = 64
     """CSP: points of each subspace scored by the critic when choosing a task's policy."""
+    csp_resample_every: int = 0
+    """CSP: also redraw alpha every this many steps within an episode (the published
+    code's repeat_alpha: 20 or 100 per scenario); 0: only at episode starts."""
+    pnn_width: int = 0
+    """PNN: width of every hidden layer of a column (the published code: 96); 0: the
+    actor network's widths."""
 
     def __post_init__(self):
         if self.name not in METHODS:
@@ -326,8 +349,14 @@ class MethodSpec:
         _number(self, "packnet_retrain_share", positive=False)
         if not self.packnet_retrain_share < 1:
             _fail(self, "packnet_retrain_share", self.packnet_retrain_share, "expected < 1")
+        _positive_int(self, "packnet_retrain_updates", minimum=0)
+        _number(self, "packnet_prune_ratio", positive=False)
+        if not self.packnet_prune_ratio < 1:
+            _fail(self, "packnet_prune_ratio", self.packnet_prune_ratio, "expected < 1")
         _number(self, "csp_threshold", positive=False)
         _positive_int(self, "csp_candidates")
+        _positive_int(self, "csp_resample_every", minimum=0)
+        _positive_int(self, "pnn_width", minimum=0)
 
 
 Domain = Literal["pendulum", "halfcheetah", "ant", "humanoid"]
@@ -482,6 +511,7 @@ def _(spec: PolicySpec, *, key: PRNGKeyArray) -> AbstractPolicyNet:
         tau=p.tau,
         noise_scale=p.noise_scale,
         adapter_tau=p.adapter_tau,
+        adapter_form=p.adapter_form,
     )
 
 

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rewire_eqx import sac
+from rewire_eqx.envs import Pendulum
 from rewire_eqx.envs.base import JaxVecEnv
 from rewire_eqx.envs.probes import TwoStepProbe
 from rewire_eqx.methods import make_method
@@ -39,9 +40,9 @@ def _method(name, tasks=4, hidden=(8, 8), **method_fields):
     return make_method(spec, spec.policy_spec(OBS, ACT))
 
 
-def _brax_method(name):
+def _brax_method(name, **fields):
     spec = brax_run("halfcheetah_forgetting")  # 8 tasks, heads reused modulo 4
-    spec = dataclasses.replace(spec, method=MethodSpec(name=name))
+    spec = dataclasses.replace(spec, method=MethodSpec(name=name, **fields))
     return make_method(spec, spec.policy_spec(17, 6))
 
 
@@ -132,6 +133,45 @@ def test_packnet_prunes_an_even_share_and_zeroes_what_it_frees():
     for o in actor1.owners:
         free_after_0 = o.size - round(o.size / 4)
         assert int(jnp.sum(o == 1)) == round(free_after_0 / 3)
+
+
+def test_packnet_published_prune_ratio_keeps_a_share_of_each_layer():
+    """prune_coeff 0.875: each task keeps the largest 1/8 of every layer's entries
+    among its own weights (all of them once fewer remain)."""
+    method = _method("packnet", tasks=3, packnet_prune_ratio=0.875)
+    state = method.init(key=jax.random.key(0))
+    actor = method.training_actor(state, 0, key=jax.random.key(1))
+    pruned = method.mid_task(actor, 0)
+    for o, w in zip(pruned.owners, actor._weights(actor.body)):
+        assert int(jnp.sum(o == 0)) == round(0.125 * o.size)
+        kept = np.asarray(o == 0)
+        assert np.abs(np.asarray(w))[kept].min() >= np.abs(np.asarray(w))[~kept].max()
+
+
+def test_packnet_offline_retraining_prunes_after_the_interaction_and_updates_only():
+    method = _method("packnet", tasks=2, packnet_retrain_updates=2000)
+    spec = method.spec
+    method = make_method(spec, spec.policy_spec(3, 1))  # the pendulum's sizes
+    assert method.offline_updates(0) == 2000 and method.mid_task_share(0) == 0.0
+    scaled = dataclasses.replace(
+        spec, scenario=dataclasses.replace(spec.scenario, budget_scale=0.5)
+    )
+    assert make_method(scaled, method.policy).offline_updates(0) == 1000
+    learner = sac.Learner(
+        dataclasses.replace(spec.sac, num_envs=4, learning_starts=8, start_steps=8),
+        JaxVecEnv(Pendulum(), num_envs=4, episode_length=20),
+    )
+    state = method.init(key=jax.random.key(0))
+    actor = method.mid_task(method.training_actor(state, 0, key=None), 0)
+    train = sac.begin_task(learner, actor, head=0, key=jax.random.key(1))
+    train = sac.warmup(learner, train, 4)
+    after = sac.train_updates(learner, train, method.regulariser(state, 0), 10)
+    assert int(after.env_steps) == int(train.env_steps)  # no interaction
+    assert int(after.updates) == int(train.updates) + 10 * learner.spec.policy_update_delay
+    kept = np.asarray(after.actor.owners[0] == 0)
+    w = np.asarray(after.actor.body.hidden[0].weight)
+    assert np.all(w[~kept] == 0)  # freed weights stay zero while retraining
+    assert not np.array_equal(w[kept], np.asarray(actor.body.hidden[0].weight)[kept])
 
 
 def test_packnet_task_masks_select_the_weights_owned_up_to_the_task():
@@ -247,15 +287,21 @@ def test_pnn_trains_only_the_current_column_and_keeps_earlier_ones_bit_identical
     assert not np.array_equal(state.actor.laterals[0], before.laterals[0])
 
 
-def test_pnn_model_size_counts_columns_and_laterals():
-    method = _brax_method("pnn")
+@pytest.mark.parametrize("width", [0, 96])
+def test_pnn_model_size_counts_columns_and_laterals(width):
+    method = _brax_method("pnn", pnn_width=width)
     state = method.init(key=jax.random.key(0))
-    unit = method.unit_params()
-    lateral = 256 * 256 + 256 * 256 + 256 * 12  # into hidden 2, hidden 3 and the output
+    n = width or 256
+    assert method.column_sizes == (n, n, n)
+    assert state.actor.columns.hidden[1].weight.shape == (8, n, n)
+    column = (17 * n + n) + 2 * (n * n + n) + (n * 12 + 12)
+    assert method.column_params() == column
+    lateral = n * n + n * n + n * 12  # into hidden 2, hidden 3 and the output
     assert method.lateral_params_per_pair() == lateral
-    # 8 columns (the paper's 8.0) plus the 28 lateral maps between them
-    assert method.policy_params(state, 8) == 8 * unit + 28 * lateral
-    assert method.policy_params(state, 1) / unit == 1.0
+    # 8 columns plus the 28 lateral maps between them
+    assert method.policy_params(state, 8) == 8 * column + 28 * lateral
+    unit = method.unit_params()
+    assert method.policy_params(state, 1) / unit == pytest.approx(column / unit)
 
 
 # ----------------------------------------------------------------------- CSP
@@ -409,6 +455,24 @@ def test_subspace_env_draws_alpha_per_episode_and_stores_the_acting_alpha():
     np.testing.assert_array_equal(result2.next_obs[:, 1:], first)  # the acting alpha
     assert bool(jnp.all(result2.done))
     assert not np.allclose(state2.obs[:, 1:], first)  # a new alpha for the new episodes
+
+
+@pytest.mark.parametrize("every", [3, 4])
+def test_subspace_env_redraws_alpha_every_k_steps_within_an_episode(every):
+    env = SubspaceVecEnv(
+        env=JaxVecEnv(Pendulum(), num_envs=4, episode_length=10),
+        active=jnp.array([1.0, 1.0, 1.0]),
+        resample_every=every,
+    )
+    state = env.reset(jax.random.key(0))
+    alphas = [state.obs[:, 3:]]
+    for _ in range(9):
+        state, result = env.step(state, jnp.zeros((4, 1)))
+        np.testing.assert_array_equal(result.next_obs[:, 3:], alphas[-1])  # acting alpha
+        alphas.append(state.obs[:, 3:])
+    for step in range(1, 10):
+        changed = not np.allclose(alphas[step], alphas[step - 1])
+        assert changed == (step % every == 0), step
 
 
 def test_model_sizes_of_packnet_and_csp_for_8_task_brax_scenarios():

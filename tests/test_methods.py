@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from rewire_eqx import permutation as perm
 from rewire_eqx import sac
 from rewire_eqx.methods import make_method
 from rewire_eqx.methods.base import TaskEnd
@@ -358,3 +359,34 @@ def test_ewc_model_size_is_three_and_fishers_add_up_over_tasks():
         np.testing.assert_allclose(
             f2, 2 * f1, rtol=1e-5
         )  # same policy, head 0 then head 1 (a copy)
+
+
+def test_rewire_task_facts_measure_adapter_movement_residual_and_drift():
+    method = _method("rewire")
+    state = method.init(key=jax.random.key(0))
+    state, _ = method.end_task(
+        state, _perturbed(state.actor, 1), 0, TaskEnd(evaluate=lambda p: 0.0)
+    )
+    start = method.training_actor(state, 1, key=jax.random.key(0))
+    facts = method.alignment_facts(state, start)  # nothing moved yet
+    assert (
+        facts["adapter_out_moved"] == [0.0] * 3 and facts["adapter_in_moved"] == [0.0] * 2
+    )
+    np.testing.assert_allclose(facts["alignment_residual"], 0.0, atol=1e-7)
+    np.testing.assert_allclose(facts["weight_drift"], 0.0, atol=1e-7)
+    # swap two output neurons of layer 0 in the adapter and in the weights alike
+    swap = jnp.arange(256).at[0].set(1).at[1].set(0)
+    layer = start.body.hidden[0]
+    moved = eqx.tree_at(
+        lambda a: (a.adapter_out, a.body.hidden[0].weight, a.body.hidden[0].bias),
+        start,
+        (
+            (perm.scores_from_order(swap),) + start.adapter_out[1:],
+            layer.weight[perm.invert(swap)],
+            layer.bias[perm.invert(swap)],
+        ),
+    )
+    facts = method.alignment_facts(state, moved)
+    assert facts["adapter_out_moved"][0] == pytest.approx(2 / 256)
+    np.testing.assert_allclose(facts["alignment_residual"], 0.0, atol=1e-7)
+    assert facts["weight_drift"][0] > 0 and facts["weight_drift"][1] == 0.0

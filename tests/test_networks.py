@@ -151,30 +151,35 @@ def _adapters_from_orders(net, inner_orders, outer_orders):
     )
 
 
-def _moved_by_adapters(body, inner, outer):
-    """The published alignment target with hard adapters: W_l -> Z_l^T W_l A_l and
-    b_l -> Z_l^T b_l, with Z_l = I[outer_l] and A_l = I[inner_{l-1}] (none for l = 0);
-    heads unchanged."""
+def _moved_by_adapters(body, inner, outer, form="published"):
+    """The alignment target with hard adapters: W_l -> Z_l^T W_l A_l and b_l -> Z_l^T b_l
+    (published), or W_l -> Z_l W_l A_l^T and b_l -> Z_l b_l (direct), with
+    Z_l = I[outer_l] and A_l = I[inner_{l-1}] (none for l = 0); heads unchanged."""
     layers = []
     for l, layer in enumerate(body.hidden):
         z = np.eye(layer.out_features)[np.asarray(outer[l])]
-        w = z.T @ np.asarray(layer.weight, np.float64)
+        z = z.T if form == "published" else z
+        w = z @ np.asarray(layer.weight, np.float64)
         if l > 0:
-            w = w @ np.eye(layer.in_features)[np.asarray(inner[l - 1])]
-        b = z.T @ np.asarray(layer.bias, np.float64)
+            a = np.eye(layer.in_features)[np.asarray(inner[l - 1])]
+            w = w @ (a if form == "published" else a.T)
+        b = z @ np.asarray(layer.bias, np.float64)
         new = (jnp.asarray(w, jnp.float32), jnp.asarray(b, jnp.float32))
         layers.append(eqx.tree_at(lambda lin: (lin.weight, lin.bias), layer, new))
     return eqx.tree_at(lambda b: b.hidden, body, tuple(layers))
 
 
+@pytest.mark.parametrize("form", ["published", "direct"])
 @pytest.mark.parametrize("num_heads", [1, 3])
 @given(widths=WIDTHS, activation=ACTIVATION, seed=SEED)
 def test_refined_orders_on_aligned_weights_reproduce_every_old_slot(
-    num_heads, widths, activation, seed
+    form, num_heads, widths, activation, seed
 ):
     """If W_l = Z_l^T W_old_l A_l (zero alignment residual), Eq. 12 in the published
-    form (z <- zo_l[z][invert(ao_{l+1})]) makes every cached slot act as before."""
+    form (z <- zo_l[z][invert(ao_{l+1})]) makes every cached slot act as before; the
+    same for the direct form (W_l = Z_l W_old_l A_l^T, z <- invert(zo_l)[z][ao_{l+1}])."""
     old_body, old_net = _nets(widths, activation, seed, num_heads=num_heads)
+    old_net = RewiredMLP(old_body, num_modes=3, num_slots=4, adapter_form=form)
     cached = tuple(
         jnp.stack(
             [_random_orders(seed + 10 + t, widths)[l] for t in range(old_net.num_slots)]
@@ -184,11 +189,8 @@ def test_refined_orders_on_aligned_weights_reproduce_every_old_slot(
     old_net = eqx.tree_at(lambda n: n.cached_orders, old_net, cached)
     inner = list(_random_orders(seed + 1, widths))[:-1]
     outer = list(_random_orders(seed + 2, widths))
-    net = _adapters_from_orders(
-        eqx.tree_at(lambda n: n.body, old_net, _moved_by_adapters(old_body, inner, outer)),
-        inner,
-        outer,
-    )
+    moved = _moved_by_adapters(old_body, inner, outer, form)
+    net = _adapters_from_orders(eqx.tree_at(lambda n: n.body, old_net, moved), inner, outer)
     for l in range(len(widths)):  # the residual ||W - target||^2 is zero
         target = aligned_anchor_layer(net, old_body, l)
         current = jnp.concatenate(

@@ -210,6 +210,20 @@ def test_bad_inputs_fail_before_compiling(tmp_path, capsys):
         (["run", "specs/quick.py", "--losses.align-beta", "-2"], "align_beta"),
         (["run", "specs/quick.py", "--method.name", "ewc2"], "ewc2"),
         (["report", str(foreign)], "no metrics.json"),
+        (
+            ["run", "specs/quick.py", "--output-dir", str(foreign / "notes.txt")],
+            "is a file, not a folder",
+        ),
+        (
+            ["run", "specs/quick.py", "--output-dir", str(foreign / "notes.txt" / "runs")],
+            "is under the file",
+        ),
+        (
+            ["compare", "specs/quick.py", "--out", str(foreign / "notes.txt")],
+            "--out",
+        ),
+        (["run", "specs/quick.py", "--permutation.dropout", "1.5"], "dropout"),
+        (["run", "specs/quick.py", "--scenario.cycle", "-1"], "cycle"),
     ]:
         assert cli.main(args) == 2, args
         err = capsys.readouterr().err
@@ -253,3 +267,19 @@ def test_compare_runs_every_variant_and_seed_and_writes_a_report(tmp_path):
         (__import__("pathlib").Path(runs["rewire_no_caching"][1]) / "spec.json").read_text()
     )
     assert spec["seed"] == 1 and spec["method"]["caching"] is False
+
+
+def test_an_unwritable_output_dir_is_refused_in_one_line(tmp_path, capsys):
+    import os
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # running as a user that ignores permissions
+            pytest.skip("this user can write to a read-only folder")
+        assert cli.main(["run", "specs/quick.py", "--output-dir", str(locked / "x")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and "not writable" in err and err.count("\n") == 1
+    finally:
+        locked.chmod(0o700)

@@ -18,6 +18,18 @@ TABLE = {
     "ant_compositionality": (0.1, "dropout", 4, 1, 3e-4, 3e-4, 10, 4, 4, 2, 100, 0.01),
     "humanoid": (0.1, "gumbel", 4, 0, 1e-3, 3e-4, 0.1, 1, 1, 2, 0.01, 0.01),
 }
+# CSP's repeat_alpha per scenario (published CSP configs)
+CSP_REPEAT = {
+    "halfcheetah_forgetting": 100,
+    "halfcheetah_transfer": 20,
+    "halfcheetah_robustness": 20,
+    "halfcheetah_compositionality": 100,
+    "ant_forgetting": 100,
+    "ant_transfer": 100,
+    "ant_robustness": 100,
+    "ant_compositionality": 20,
+    "humanoid": 100,
+}
 
 
 @pytest.mark.parametrize("name", sorted(TABLE))
@@ -50,6 +62,10 @@ def test_every_brax_spec_carries_its_row_of_the_published_table(name):
     assert spec.network.hidden_sizes == (256, 256, 256) == sac.critic.hidden_sizes
     assert spec.scenario.steps_per_task == (2_000_000 if name == "humanoid" else 1_000_000)
     assert spec.scenario.num_tasks == (4 if name == "humanoid" else 8)
+    assert spec.method.csp_resample_every == CSP_REPEAT[name]
+    assert spec.method.pnn_width == 96
+    assert spec.method.packnet_prune_ratio == 0.875
+    assert spec.method.packnet_retrain_updates == 100_000
 
 
 def test_the_quick_spec_uses_the_paper_defaults_of_the_method():

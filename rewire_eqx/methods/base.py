@@ -108,9 +108,14 @@ class AbstractMethod(abc.ABC):
         return 0.0
 
     def mid_task(self, actor: AbstractPolicyNet, task: int) -> AbstractPolicyNet:
-        """Called once during `task` when `mid_task_share` > 0 (PackNet prunes here and
-        retrains what is left)."""
+        """Called once during `task` when `mid_task_share` > 0, or after its interaction
+        when `offline_updates` > 0 (PackNet prunes here and retrains what is left)."""
         return actor
+
+    def offline_updates(self, task: int) -> int:
+        """Gradient updates from the replay buffer after `task`'s interaction budget,
+        following a `mid_task` call (0: none)."""
+        return 0
 
     @abc.abstractmethod
     def end_task(

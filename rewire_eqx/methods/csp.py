@@ -106,11 +106,14 @@ class SubspaceMLP(AbstractPolicyNet, AbstractPolicyFn):
 
 class SubspaceVecEnv(AbstractVecEnv):
     """Environments whose observations end with the policy's subspace coordinates
-    `alpha`, drawn from `Dirichlet(1)` over the `active` anchors at every episode start.
-    A transition's `next_obs` carries the `alpha` that acted."""
+    `alpha`, drawn from `Dirichlet(1)` over the `active` anchors at every episode start
+    and, with `resample_every > 0`, every that many steps within an episode (the
+    published code's `repeat_alpha`, 20 or 100). A transition's `next_obs` carries the
+    `alpha` that acted."""
 
     env: AbstractVecEnv
     active: Float[Array, " anchors"]
+    resample_every: int = eqx.field(static=True, default=0)
 
     @property
     def num_envs(self) -> int:
@@ -149,7 +152,10 @@ class SubspaceVecEnv(AbstractVecEnv):
         inner, result = self.env.step(inner, actions)
         key, alpha_key = jax.random.split(state.key)
         fresh = sample_simplex(alpha_key, self.active, (self.num_envs,))
-        new_alpha = jnp.where(result.done[:, None], fresh, alpha)
+        redraw = result.done
+        if self.resample_every > 0:
+            redraw = redraw | (inner.steps % self.resample_every == 0)
+        new_alpha = jnp.where(redraw[:, None], fresh, alpha)
         result = eqx.tree_at(
             lambda r: r.next_obs, result, jnp.concatenate([result.next_obs, alpha], axis=1)
         )
@@ -185,7 +191,11 @@ class CSP(AbstractMethod):
 
     def wrap_env(self, env, state) -> SubspaceVecEnv:
         # the anchors kept so far and the one being trained
-        return SubspaceVecEnv(env=env, active=self._active(int(state.kept) + 1))
+        return SubspaceVecEnv(
+            env=env,
+            active=self._active(int(state.kept) + 1),
+            resample_every=self.spec.method.csp_resample_every,
+        )
 
     def training_actor(self, state, task, *, key) -> SubspaceMLP:
         new = int(state.kept)

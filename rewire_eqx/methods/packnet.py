@@ -10,7 +10,11 @@ index of the task that owns it, or `FREE`. Task `t`:
 2. keeps, per layer, the largest-magnitude share `1 / (T - t)` of what it claimed and
    frees the rest, set to zero (`prune`, the runner's `mid_task` hook), which splits
    the capacity evenly over the `T` tasks;
-3. retrains what it kept for the last `MethodSpec.packnet_retrain_share` of its budget.
+3. retrains what it kept for the last `MethodSpec.packnet_retrain_share` of its budget,
+   or, with `packnet_retrain_updates` > 0 (the published code: 100k), for that many
+   gradient updates from the task's replay buffer after its interaction budget.
+   `packnet_prune_ratio` > 0 replaces the even split by the published rule: keep the
+   largest `1 - ratio` of each layer's entries among the task's weights.
 
 Task `i` is evaluated with the weights owned by tasks `<= i` (its mask). Biases belong
 to the first task and are frozen after it, as in the original method; task heads are
@@ -120,13 +124,16 @@ class PackNetMLP(AbstractPolicyNet):
             lambda n: (n.owners, n.task), self, (owners, jnp.asarray(task, jnp.int32))
         )
 
-    def prune(self, keep_share: float) -> PackNetMLP:
+    def prune(self, keep_share: float, *, of_layer: bool = False) -> PackNetMLP:
         """Keep the largest-magnitude `keep_share` of the current task's weights in
-        each layer; free the rest and set them to zero."""
+        each layer (with `of_layer`, `keep_share` of the layer's entries, at most all
+        of the task's: the published code's `1 - prune_coeff` rule); free the rest and
+        set them to zero."""
         weights, owners = [], []
         for w, owner in zip(self._weights(self.body), self.owners):
             mine = owner == self.task
-            count = jnp.round(keep_share * jnp.sum(mine)).astype(jnp.int32)
+            base = w.size if of_layer else jnp.sum(mine)
+            count = jnp.round(keep_share * base).astype(jnp.int32)
             kept = keep_largest(w, mine, count)
             freed = mine & ~kept
             owners.append(jnp.where(freed, FREE, owner))
@@ -169,20 +176,36 @@ class PackNet(AbstractMethod):
         left over the remaining tasks (the last task keeps everything)."""
         return 1.0 / (self.policy.num_tasks - task)
 
+    def prune_task(self, actor: PackNetMLP, task: int) -> PackNetMLP:
+        """Task `task`'s pruning: the even split, or with `packnet_prune_ratio` > 0 the
+        largest `1 - ratio` of each layer's entries among the task's weights."""
+        ratio = self.spec.method.packnet_prune_ratio
+        if ratio > 0:
+            return actor.prune(1.0 - ratio, of_layer=True)
+        return actor.prune(self.keep_share(task))
+
+    def offline_updates(self, task: int) -> int:
+        """Gradient updates from the task's replay buffer after pruning, outside the
+        interaction budget (the published code: 100k), scaled like the budget."""
+        updates = self.spec.method.packnet_retrain_updates
+        return max(1, round(updates * self.spec.scenario.budget_scale)) if updates else 0
+
     def training_actor(self, state, task, *, key) -> PackNetMLP:
         actor = state.actor.claim(task)
         body = self.continue_actor(actor.body, task)
         return eqx.tree_at(lambda a: a.body, actor, body)
 
     def mid_task_share(self, task: int) -> float:
+        if self.offline_updates(task):  # retraining happens after the interaction
+            return 0.0
         return self.spec.method.packnet_retrain_share
 
     def mid_task(self, actor, task) -> PackNetMLP:
-        return actor.prune(self.keep_share(task))
+        return self.prune_task(actor, task)
 
     def end_task(self, state, trained, task, end: TaskEnd):
-        if self.mid_task_share(task) <= 0:  # no retraining phase: prune at the end
-            trained = trained.prune(self.keep_share(task))
+        if self.mid_task_share(task) <= 0 and not self.offline_updates(task):
+            trained = self.prune_task(trained, task)  # no retraining: prune at the end
         kept = [int(jnp.sum(o == task)) for o in trained.owners]
         return PackNetState(actor=trained.zero_free()), {"kept_weights": kept}
 

@@ -123,7 +123,7 @@ class PNN(AbstractMethod):
         policy = self.policy
         actor = ProgressiveMLP(
             policy.in_size,
-            policy.network.hidden_sizes,
+            self.column_sizes,
             policy.out_size,
             num_columns=policy.num_tasks,
             activation=policy.network.activation,
@@ -140,11 +140,26 @@ class PNN(AbstractMethod):
     def policy_for_task(self, state, task) -> ProgressiveMLP:
         return state.actor.with_task(task)
 
+    @property
+    def column_sizes(self) -> tuple[int, ...]:
+        """Hidden widths of a column: the network's, or every layer
+        `MethodSpec.pnn_width` wide (the published code's columns are 96 wide)."""
+        sizes = self.policy.network.hidden_sizes
+        width = self.spec.method.pnn_width
+        return tuple(width for _ in sizes) if width else sizes
+
+    def column_params(self) -> int:
+        """Weights and biases of one column."""
+        widths = (self.policy.in_size, *self.column_sizes, self.policy.out_size)
+        return sum(
+            widths[i] * widths[i + 1] + widths[i + 1] for i in range(len(widths) - 1)
+        )
+
     def lateral_params_per_pair(self) -> int:
         """Entries of the lateral maps from one column into another."""
-        widths = (*self.policy.network.hidden_sizes, self.policy.out_size)
+        widths = (*self.column_sizes, self.policy.out_size)
         return sum(widths[i] * widths[i + 1] for i in range(len(widths) - 1))
 
     def policy_params(self, state, tasks_seen) -> int:
         pairs = tasks_seen * (tasks_seen - 1) // 2
-        return tasks_seen * self.unit_params() + pairs * self.lateral_params_per_pair()
+        return tasks_seen * self.column_params() + pairs * self.lateral_params_per_pair()
