@@ -10,26 +10,31 @@ import json
 import shutil
 from pathlib import Path
 
-from rewire_eqx.specs import METHODS, MethodSpec, RunSpec
+from rewire_eqx.specs import METHODS, RunSpec
 
-__all__ = ["VARIANTS", "compare", "variant_method"]
+__all__ = ["VARIANTS", "compare", "variant_spec"]
 
 VARIANTS: dict[str, dict] = {
     **{name: {"name": name} for name in METHODS},
     "rewire_no_caching": {"name": "rewire", "caching": False},
     "rewire_no_multi_mode": {"name": "rewire", "multi_mode": False},
     "rewire_no_alignment": {"name": "rewire", "alignment": False},
+    "rewire_code_adapters": {"name": "rewire", "permutation": {"adapter_form": "code"}},
     "packnet_retrain_half": {"name": "packnet", "packnet_retrain_share": 0.5},
 }
 """Compared configurations, as changes to the spec's `MethodSpec` (so a scenario's
-baseline settings, e.g. PNN's width, carry over): every method, Rewire without each of
-its parts, and PackNet with half of each task's budget spent retraining after pruning
-(instead of 10%)."""
+baseline settings, e.g. PNN's width, carry over) and, under "permutation", to its
+`PermutationSpec`: every method, Rewire without each of its parts, Rewire with the
+published code's adapter form, and PackNet with half of each task's budget spent
+retraining after pruning (instead of 10%)."""
 
 
-def variant_method(spec: RunSpec, variant: str) -> MethodSpec:
-    """The spec's `MethodSpec` with a variant's changes applied."""
-    return dataclasses.replace(spec.method, **VARIANTS[variant])
+def variant_spec(spec: RunSpec, variant: str) -> RunSpec:
+    """The spec with a variant's changes applied."""
+    changes = dict(VARIANTS[variant])
+    permutation = dataclasses.replace(spec.permutation, **changes.pop("permutation", {}))
+    method = dataclasses.replace(spec.method, **changes)
+    return dataclasses.replace(spec, method=method, permutation=permutation)
 
 
 def compare(spec: RunSpec, *, variants: list[str], seeds: int, out: Path) -> str:
@@ -45,10 +50,7 @@ def compare(spec: RunSpec, *, variants: list[str], seeds: int, out: Path) -> str
     for variant in variants:
         for seed in range(seeds):
             run_spec = dataclasses.replace(
-                spec,
-                name=f"{spec.name}_{variant}",
-                seed=seed,
-                method=variant_method(spec, variant),
+                variant_spec(spec, variant), name=f"{spec.name}_{variant}", seed=seed
             )
             run_dir = run(run_spec, progress=False)
             runs.setdefault(variant, []).append(str(run_dir))

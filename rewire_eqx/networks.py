@@ -49,8 +49,10 @@ __all__ = [
     "restart_scores_from_slot",
 ]
 
-ADAPTER_FORMS = ("published", "direct")
-"""How the adapters move the anchor: `Z^T W A` (published) or `Z W A^T` (direct)."""
+ADAPTER_FORMS = ("paper", "code")
+"""How the adapters move the anchor in Eq. 11: `Z W A^T` (the paper's equation, with
+`P'' = Z` and `P' = A` SoftSort matrices like the wirings of Eq. 3-4) or `Z^T W A` (the
+published code's `zp.T @ W_old @ ap`)."""
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "leaky_relu": lambda x: jax.nn.leaky_relu(x, negative_slope=0.2),
@@ -241,10 +243,11 @@ class RewiredMLP(AbstractPolicyNet):
     - `tau`: SoftSort temperature of the score vectors (Eq. 4).
     - `noise_scale`: scale of the Gumbel noise added to scores in training.
     - `adapter_tau`: SoftSort temperature of the alignment adapters (tau_2).
-    - `adapter_form`: `"published"` aligns the anchor as `Z^T W_old A` (the published
-      code: `zp.T @ W_old @ ap`); `"direct"` as `Z W_old A^T`. Both reach every
-      permutation with hard adapters and refine the cached orders to match; they differ
-      in the SoftSort gradient the adapter scores receive.
+    - `adapter_form`: `"paper"` aligns the anchor as `Z W_old A^T` (Eq. 11 as written,
+      `P'' = Z`, `P' = A`); `"code"` as `Z^T W_old A` (the published code:
+      `zp.T @ W_old @ ap`). Both reach every permutation with hard adapters and refine
+      the cached orders to match; they differ in the SoftSort gradient the adapter
+      scores receive (see `docs/fidelity.md`).
     """
 
     body: PlainMLP
@@ -266,7 +269,7 @@ class RewiredMLP(AbstractPolicyNet):
         tau: float = 1.0,
         noise_scale: float = 0.1,
         adapter_tau: float = 0.1,
-        adapter_form: str = "published",
+        adapter_form: str = "paper",
     ):
         if adapter_form not in ADAPTER_FORMS:
             raise ValueError(
@@ -376,13 +379,14 @@ def refine_cached_orders(net: RewiredMLP, *, num_slots: Int[Array, ""] | int) ->
 
     With `zo_l = argsort(adapter_out[l])` and `ao_{l+1} = argsort(adapter_in[l])` (the
     next layer's input-side adapter; none after the last hidden layer), every cached
-    order becomes `z <- zo_l[z][invert(ao_{l+1})]`, the published code's update (with
-    the `"direct"` adapter form: `z <- invert(zo_l)[z][ao_{l+1}]`). If the weights
+    order becomes `z <- invert(zo_l)[z][ao_{l+1}]` (the `"paper"` form, `P' P^s P''^T`);
+    with the `"code"` form `z <- zo_l[z][invert(ao_{l+1})]`, the published update. If the
+    weights
     equal the aligned anchor (zero alignment residual), the refined orders on the new
     weights reproduce every old slot's outputs exactly. Later rows of the cache are left
     untouched.
     """
-    published = net.adapter_form == "published"
+    published = net.adapter_form == "code"
     outer = [perm.order_from_scores(s) for s in net.adapter_out]
     next_inner = [perm.order_from_scores(s) for s in net.adapter_in]
     refined = []
@@ -466,11 +470,11 @@ def l2_loss(body: PlainMLP, anchor: PlainMLP) -> Scalar:
 def aligned_anchor_layer(
     net: RewiredMLP, anchor: PlainMLP, layer: int
 ) -> Float[Array, "out in_plus_1"]:
-    """`[Z_l^T W_l^{t-1} A_l | Z_l^T b_l^{t-1}]`: the anchor of hidden layer `l` moved by
-    the adapters (straight-through SoftSort with tau_2, no noise); with the `"direct"`
-    adapter form `[Z_l W_l^{t-1} A_l^T | Z_l b_l^{t-1}]`."""
+    """The anchor of hidden layer `l` moved by the adapters (straight-through SoftSort
+    with tau_2, no noise): `[Z_l W_l^{t-1} A_l^T | Z_l b_l^{t-1}]` (the `"paper"` form)
+    or `[Z_l^T W_l^{t-1} A_l | Z_l^T b_l^{t-1}]` (the `"code"` form)."""
     tau = net.adapter_tau
-    published = net.adapter_form == "published"
+    published = net.adapter_form == "code"
     rows = (
         perm.straight_through_permute_transposed
         if published
@@ -492,9 +496,10 @@ def aligned_anchor_layer(
 def alignment_loss(net: RewiredMLP, anchor: PlainMLP) -> Scalar:
     """Alignment regulariser of Eq. 11 in the published code's form.
 
-    `sum_l ( ||W_l||^2 - 2 <W_l, Z_l^T W_l^{t-1} A_l> )` over the hidden layers, biases
-    included (`||b_l||^2 - 2 <b_l, Z_l^T b_l^{t-1}>`), summed over entries. It equals
-    `||W_l - Z_l^T W_l^{t-1} A_l||^2` minus the target's norm: for hard permutations
+    `sum_l ( ||W_l||^2 - 2 <W_l, T_l> )` over the hidden layers, biases included, summed
+    over entries, with `T_l = aligned_anchor_layer(net, anchor, l)` (`Z W_old A^T` or,
+    with the `"code"` adapter form, `Z^T W_old A`). It equals `||W_l - T_l||^2` minus
+    the target's norm: for hard permutations
     that norm is a constant, but through SoftSort it would push the adapter scores,
     which the published form avoids. The first layer has no input-side adapter. With
     one shared head, the head adds plain L2 to the anchor's head; task heads are not

@@ -99,9 +99,11 @@ class PermutationSpec:
     Gumbel scale is 0."""
     adapter_tau: float = 0.1
     """SoftSort temperature tau_2 of the alignment adapters (no noise)."""
-    adapter_form: Literal["published", "direct"] = "published"
-    """How the adapters move the anchor in Eq. 11: `Z^T W_old A` (the published code) or
-    `Z W_old A^T` (same permutations, a different SoftSort gradient for the adapters)."""
+    adapter_form: Literal["paper", "code"] = "paper"
+    """How the adapters move the anchor in Eq. 11: `Z W_old A^T` (paper: the equation as
+    written, P'' = Z) or `Z^T W_old A` (code: the published code's zp.T @ W_old @ ap).
+    Same permutations, a different SoftSort gradient for the adapter scores; 'paper'
+    forgot far less on the settings seeds (docs/fidelity.md)."""
 
     def __post_init__(self):
         _positive_int(self, "num_modes")
@@ -111,12 +113,12 @@ class PermutationSpec:
         if not self.dropout < 1:
             _fail(self, "dropout", self.dropout, "expected a rate in [0, 1)")
         _number(self, "adapter_tau", positive=True)
-        if self.adapter_form not in ("published", "direct"):
+        if self.adapter_form not in ("paper", "code"):
             _fail(
                 self,
                 "adapter_form",
                 self.adapter_form,
-                "valid choices: ['published', 'direct']",
+                "valid choices: ['paper', 'code']",
             )
 
     @property

@@ -151,33 +151,33 @@ def _adapters_from_orders(net, inner_orders, outer_orders):
     )
 
 
-def _moved_by_adapters(body, inner, outer, form="published"):
+def _moved_by_adapters(body, inner, outer, form):
     """The alignment target with hard adapters: W_l -> Z_l^T W_l A_l and b_l -> Z_l^T b_l
-    (published), or W_l -> Z_l W_l A_l^T and b_l -> Z_l b_l (direct), with
+    (code), or W_l -> Z_l W_l A_l^T and b_l -> Z_l b_l (paper), with
     Z_l = I[outer_l] and A_l = I[inner_{l-1}] (none for l = 0); heads unchanged."""
     layers = []
     for l, layer in enumerate(body.hidden):
         z = np.eye(layer.out_features)[np.asarray(outer[l])]
-        z = z.T if form == "published" else z
+        z = z.T if form == "code" else z
         w = z @ np.asarray(layer.weight, np.float64)
         if l > 0:
             a = np.eye(layer.in_features)[np.asarray(inner[l - 1])]
-            w = w @ (a if form == "published" else a.T)
+            w = w @ (a if form == "code" else a.T)
         b = z @ np.asarray(layer.bias, np.float64)
         new = (jnp.asarray(w, jnp.float32), jnp.asarray(b, jnp.float32))
         layers.append(eqx.tree_at(lambda lin: (lin.weight, lin.bias), layer, new))
     return eqx.tree_at(lambda b: b.hidden, body, tuple(layers))
 
 
-@pytest.mark.parametrize("form", ["published", "direct"])
+@pytest.mark.parametrize("form", ["paper", "code"])
 @pytest.mark.parametrize("num_heads", [1, 3])
 @given(widths=WIDTHS, activation=ACTIVATION, seed=SEED)
 def test_refined_orders_on_aligned_weights_reproduce_every_old_slot(
     form, num_heads, widths, activation, seed
 ):
-    """If W_l = Z_l^T W_old_l A_l (zero alignment residual), Eq. 12 in the published
-    form (z <- zo_l[z][invert(ao_{l+1})]) makes every cached slot act as before; the
-    same for the direct form (W_l = Z_l W_old_l A_l^T, z <- invert(zo_l)[z][ao_{l+1}])."""
+    """If W_l = Z_l W_old_l A_l^T (zero alignment residual, the paper's form), Eq. 12
+    (z <- invert(zo_l)[z][ao_{l+1}]) makes every cached slot act as before; the same for
+    the published code's form (W_l = Z_l^T W_old_l A_l, z <- zo_l[z][invert(ao_{l+1})])."""
     old_body, old_net = _nets(widths, activation, seed, num_heads=num_heads)
     old_net = RewiredMLP(old_body, num_modes=3, num_slots=4, adapter_form=form)
     cached = tuple(
@@ -217,19 +217,22 @@ def _straight_through_dense(v, tau):
     return hard + soft - jax.lax.stop_gradient(soft)
 
 
-def _published_alignment(weights, biases, head, adapter_out, adapter_in, anchor, tau):
+def _published_alignment(weights, biases, head, adapter_out, adapter_in, anchor, tau, form):
     """The published regulariser, restated with dense matrices:
     sum_l ||W_l||^2 - 2 <W_l, zp_l^T W_old_l ap_l> (+ the same for biases), plus plain
-    L2 on a shared head."""
+    L2 on a shared head (form "code"); with form "paper" the target is
+    zp_l W_old_l ap_l^T (Eq. 11 as written)."""
     total = 0.0
     for l, (w, b) in enumerate(zip(weights, biases)):
         zp = _straight_through_dense(adapter_out[l], tau)
+        zp = zp.T if form == "code" else zp
         old_w, old_b = anchor.hidden[l].weight, anchor.hidden[l].bias
-        target_w = zp.T @ old_w
+        target_w = zp @ old_w
         if l > 0:
-            target_w = target_w @ _straight_through_dense(adapter_in[l - 1], tau)
+            ap = _straight_through_dense(adapter_in[l - 1], tau)
+            target_w = target_w @ (ap if form == "code" else ap.T)
         total = total + jnp.sum(w**2) - 2 * jnp.sum(target_w * w)
-        total = total + jnp.sum(b**2) - 2 * jnp.sum((zp.T @ old_b) * b)
+        total = total + jnp.sum(b**2) - 2 * jnp.sum((zp @ old_b) * b)
     if head is not None:
         total = total + jnp.sum((head[0] - anchor.head(0).weight) ** 2)
         total = total + jnp.sum((head[1] - anchor.head(0).bias) ** 2)
@@ -237,18 +240,21 @@ def _published_alignment(weights, biases, head, adapter_out, adapter_in, anchor,
 
 
 def _alignment_numpy(net, anchor):
-    """Value of the published form with hard permutations, in float64 NumPy."""
+    """Value of the published loss with hard permutations, in float64 NumPy."""
+    code = net.adapter_form == "code"
     total = 0.0
     for l, (layer, old) in enumerate(zip(net.body.hidden, anchor.hidden)):
         zo = np.argsort(np.asarray(net.adapter_out[l]), kind="stable")
         z = np.eye(layer.out_features)[zo]
-        target_w = z.T @ np.asarray(old.weight, np.float64)
+        z = z.T if code else z
+        target_w = z @ np.asarray(old.weight, np.float64)
         if l > 0:
             ao = np.argsort(np.asarray(net.adapter_in[l - 1]), kind="stable")
-            target_w = target_w @ np.eye(layer.in_features)[ao]
+            a = np.eye(layer.in_features)[ao]
+            target_w = target_w @ (a if code else a.T)
         w, b = np.asarray(layer.weight, np.float64), np.asarray(layer.bias, np.float64)
         total += np.sum(w**2) - 2 * np.sum(w * target_w)
-        total += np.sum(b**2) - 2 * np.sum(b * (z.T @ np.asarray(old.bias, np.float64)))
+        total += np.sum(b**2) - 2 * np.sum(b * (z @ np.asarray(old.bias, np.float64)))
     if net.body.num_heads == 1:
         head, old = net.body.head(0), anchor.head(0)
         total += np.sum((np.asarray(head.weight) - np.asarray(old.weight)) ** 2)
@@ -256,9 +262,10 @@ def _alignment_numpy(net, anchor):
     return total
 
 
-def _net_with_random_adapters(widths, seed, num_heads):
+def _net_with_random_adapters(widths, seed, num_heads, form="paper"):
     anchor, _ = _nets(widths, "relu", seed, num_heads=num_heads)
-    body, net = _nets(widths, "relu", seed + 1, num_heads=num_heads)
+    body, _ = _nets(widths, "relu", seed + 1, num_heads=num_heads)
+    net = RewiredMLP(body, num_modes=3, num_slots=4, adapter_form=form)
     net = eqx.tree_at(
         lambda n: (n.adapter_in, n.adapter_out),
         net,
@@ -270,12 +277,13 @@ def _net_with_random_adapters(widths, seed, num_heads):
     return anchor, body, net
 
 
+@pytest.mark.parametrize("form", ["paper", "code"])
 @pytest.mark.parametrize("num_heads", [1, 3])
 @given(widths=WIDTHS, seed=SEED)
 def test_alignment_loss_value_matches_numpy_and_the_published_formula(
-    num_heads, widths, seed
+    form, num_heads, widths, seed
 ):
-    anchor, body, net = _net_with_random_adapters(widths, seed, num_heads)
+    anchor, body, net = _net_with_random_adapters(widths, seed, num_heads, form)
     np.testing.assert_allclose(
         alignment_loss(net, anchor), _alignment_numpy(net, anchor), rtol=1e-4, atol=1e-4
     )
@@ -288,25 +296,27 @@ def test_alignment_loss_value_matches_numpy_and_the_published_formula(
         net.adapter_in,
         anchor,
         net.adapter_tau,
+        form,
     )
     np.testing.assert_allclose(alignment_loss(net, anchor), published, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("form", ["paper", "code"])
 @pytest.mark.parametrize("num_heads", [1, 3])
 @given(
     widths=st.lists(st.sampled_from([3, 8]), min_size=2, max_size=3).map(tuple), seed=SEED
 )
 def test_alignment_gradients_to_weights_and_adapters_match_the_published_formula(
-    num_heads, widths, seed
+    form, num_heads, widths, seed
 ):
     """Gradients of the gather-based loss equal autodiff of the dense published formula
     (straight-through SoftSort, tau_2), for the weights AND the adapter scores."""
-    anchor, body, net = _net_with_random_adapters(widths, seed, num_heads)
+    anchor, body, net = _net_with_random_adapters(widths, seed, num_heads, form)
     grads = eqx.filter_grad(lambda n: alignment_loss(n, anchor))(net)
 
     def published(weights, biases, head, adapter_out, adapter_in):
         return _published_alignment(
-            weights, biases, head, adapter_out, adapter_in, anchor, net.adapter_tau
+            weights, biases, head, adapter_out, adapter_in, anchor, net.adapter_tau, form
         )
 
     head = (net.body.head(0).weight, net.body.head(0).bias) if num_heads == 1 else None
@@ -418,10 +428,11 @@ def test_restart_scores_and_refine_only_touches_the_given_slots():
     inner, outer = _random_orders(5, widths), _random_orders(6, widths)
     adapted = _adapters_from_orders(net, inner, outer)
     refined = refine_cached_orders(adapted, num_slots=2)
-    # identity cached orders z: layer 0 -> zo_0[z][invert(ao_1)], last layer -> zo_1[z]
+    # identity cached orders z (paper form): layer 0 -> invert(zo_0)[z][ao_1], last
+    # layer -> invert(zo_1)[z]
     expected = [
-        np.asarray(outer[0])[np.argsort(np.asarray(inner[0]))],
-        np.asarray(outer[1]),
+        np.argsort(np.asarray(outer[0]))[np.asarray(inner[0])],
+        np.argsort(np.asarray(outer[1])),
     ]
     for l, orders in enumerate(refined.cached_orders):
         np.testing.assert_array_equal(orders[:2], np.stack([expected[l]] * 2))

@@ -40,6 +40,8 @@ def test_every_brax_spec_carries_its_row_of_the_published_table(name):
     )
     p, sac, losses = spec.permutation, spec.sac, spec.losses
     assert (p.num_modes, p.tau, p.adapter_tau) == (3, tau, 0.1)
+    # deliberate deviation: Eq. 11 as written (docs/fidelity.md); "code" reproduces
+    assert p.adapter_form == "paper"
     if noise == "gumbel":
         assert (p.noise_scale, p.dropout) == (0.1, 0.0)
     else:
