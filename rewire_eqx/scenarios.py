@@ -234,6 +234,9 @@ def quick_run() -> RunSpec:
             critic=small,
         ),
         network=small,
-        permutation=PermutationSpec(num_modes=3),
+        # the paper gives no pendulum settings: tau 0.1 with Gumbel 0.1 (the Humanoid
+        # row) was chosen on seeds 100-102 over tau 1 (HalfCheetah forgetting's row),
+        # Dropout, and no noise (README, "The CPU-scale scenario")
+        permutation=PermutationSpec(num_modes=3, tau=0.1, noise_scale=0.1),
         losses=LossSpec(distill_alpha=1e-5, align_beta=100.0, l2_coef=100.0),
     )
