@@ -474,21 +474,15 @@ def aligned_anchor_layer(
     with tau_2, no noise): `[Z_l W_l^{t-1} A_l^T | Z_l b_l^{t-1}]` (the `"paper"` form)
     or `[Z_l^T W_l^{t-1} A_l | Z_l^T b_l^{t-1}]` (the `"code"` form)."""
     tau = net.adapter_tau
-    published = net.adapter_form == "code"
-    rows = (
-        perm.straight_through_permute_transposed
-        if published
-        else perm.straight_through_permute
-    )
-    # W A == (A^T W^T)^T and W A^T == (A W^T)^T: the input side permutes the columns
-    columns = (
-        perm.straight_through_permute_transposed
-        if published
-        else perm.straight_through_permute
-    )
-    target = rows(net.adapter_out[layer], _weight_and_bias(anchor.hidden[layer]), tau)
+    # Z M (paper) or Z^T M (code) on rows; on columns M A^T == (A M^T)^T (paper) and
+    # M A == (A^T M^T)^T (code): one permutation function serves both sides
+    if net.adapter_form == "code":
+        permute = perm.straight_through_permute_transposed
+    else:
+        permute = perm.straight_through_permute
+    target = permute(net.adapter_out[layer], _weight_and_bias(anchor.hidden[layer]), tau)
     if layer > 0:
-        weight = columns(net.adapter_in[layer - 1], target[:, :-1].T, tau).T
+        weight = permute(net.adapter_in[layer - 1], target[:, :-1].T, tau).T
         target = jnp.concatenate([weight, target[:, -1:]], axis=1)
     return target
 
@@ -499,9 +493,8 @@ def alignment_loss(net: RewiredMLP, anchor: PlainMLP) -> Scalar:
     `sum_l ( ||W_l||^2 - 2 <W_l, T_l> )` over the hidden layers, biases included, summed
     over entries, with `T_l = aligned_anchor_layer(net, anchor, l)` (`Z W_old A^T` or,
     with the `"code"` adapter form, `Z^T W_old A`). It equals `||W_l - T_l||^2` minus
-    the target's norm: for hard permutations
-    that norm is a constant, but through SoftSort it would push the adapter scores,
-    which the published form avoids. The first layer has no input-side adapter. With
+    the target's norm: for hard permutations that norm is a constant, but through
+    SoftSort it would push the adapter scores, which the published form avoids. The first layer has no input-side adapter. With
     one shared head, the head adds plain L2 to the anchor's head; task heads are not
     regularised (each slot has its own).
 

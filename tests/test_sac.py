@@ -145,6 +145,23 @@ def test_distillation_loss_matches_numpy_and_blocks_the_other_gradient():
     np.testing.assert_allclose(losses.distillation_loss(m, s, om, os_), expected, rtol=1e-5)
     grads = jax.grad(losses.distillation_loss, argnums=(0, 2))(m, s, om, os_)
     assert float(jnp.abs(grads[0]).sum()) > 0 and float(jnp.abs(grads[1]).sum()) == 0.0
+    # the other mode's mean is clipped to [-20, 20] (as published)
+    far = om.at[0, 0].set(35.0).at[1, 1].set(-50.0)
+    clipped = np.clip(np.asarray(far), -20, 20)
+    expected = np.mean(
+        np.sum((np.asarray(m) - clipped) ** 2 + (np.asarray(s) - np.asarray(os_)) ** 2, 1)
+    )
+    np.testing.assert_allclose(
+        losses.distillation_loss(m, s, far, os_), expected, rtol=1e-5
+    )
+
+
+def test_the_distillation_weight_is_alpha_times_the_published_512_states():
+    spec = quick_run()
+    assert spec.losses.distill_states == 512
+    assert spec.sac_for_run.distill_alpha == pytest.approx(spec.losses.distill_alpha * 512)
+    other = dataclasses.replace(spec, method=dataclasses.replace(spec.method, name="ft1"))
+    assert other.sac_for_run.distill_alpha == 0.0
 
 
 # ------------------------------------------------------------- NumPy oracles
