@@ -1,7 +1,13 @@
 """`python -m rewire_eqx compare PATH`: every method (and Rewire's ablations) on one
 scenario over several seeds, then one report in an output folder: `table.md` (mean ± std
 over seeds), `runs.json` (the run folders), `metrics/<variant>_seed<k>.json` (copies of
-each run's metrics) and `<variant>/` plots of its first seed."""
+each run's metrics) and `<variant>/` plots of its first seed.
+
+Each (variant, seed) job has a fixed run folder, `<output_dir>/<spec name>_<variant>/
+seed<k>`, so a comparison can be stopped at any point and started again with the same
+command: finished jobs (a `metrics.json`) are read, unfinished ones resume after their
+last finished task, missing ones run, and the report is rebuilt from what exists. A
+folder that holds a different spec is refused."""
 
 from __future__ import annotations
 
@@ -10,9 +16,9 @@ import json
 import shutil
 from pathlib import Path
 
-from rewire_eqx.specs import METHODS, RunSpec
+from rewire_eqx.specs import METHODS, RunSpec, spec_from_dict
 
-__all__ = ["VARIANTS", "compare", "variant_spec"]
+__all__ = ["VARIANTS", "compare", "job_folder", "variant_spec"]
 
 VARIANTS: dict[str, dict] = {
     **{name: {"name": name} for name in METHODS},
@@ -37,10 +43,37 @@ def variant_spec(spec: RunSpec, variant: str) -> RunSpec:
     return dataclasses.replace(spec, method=method, permutation=permutation)
 
 
-def compare(spec: RunSpec, *, variants: list[str], seeds: int, out: Path) -> str:
-    """Run every variant for `seeds` seeds (sequentially); write and return a report."""
-    from rewire_eqx.report import format_table, load_metrics, plot
+def job_folder(spec: RunSpec, variant: str, seed: int) -> Path:
+    """The fixed run folder of one (variant, seed) job of a comparison."""
+    return Path(spec.output_dir) / f"{spec.name}_{variant}" / f"seed{seed}"
+
+
+def _run_job(job: RunSpec, folder: Path) -> str:
+    """Read, resume or start one job; returns what was done."""
     from rewire_eqx.runner import run
+
+    if (folder / "spec.json").is_file():
+        stored = spec_from_dict(RunSpec, json.loads((folder / "spec.json").read_text()))
+        if stored != job:
+            raise ValueError(
+                f"compare: {str(folder)!r} holds a run of a different spec; move it away "
+                "or choose another --output-dir"
+            )
+    if (folder / "metrics.json").is_file():
+        return "finished"
+    if (folder / "progress.json").is_file():
+        run(None, resume=folder, progress=False)
+        return "resumed"
+    if folder.exists():  # stopped before its first record: nothing to keep
+        shutil.rmtree(folder)
+    run(job, progress=False, run_dir=folder)
+    return "ran"
+
+
+def compare(spec: RunSpec, *, variants: list[str], seeds: int, out: Path) -> str:
+    """Run every variant for `seeds` seeds (sequentially), skipping finished jobs and
+    resuming unfinished ones; write and return a report."""
+    from rewire_eqx.report import format_table, load_metrics, plot
 
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
@@ -49,11 +82,13 @@ def compare(spec: RunSpec, *, variants: list[str], seeds: int, out: Path) -> str
     runs: dict[str, list[str]] = {}
     for variant in variants:
         for seed in range(seeds):
-            run_spec = dataclasses.replace(
+            job = dataclasses.replace(
                 variant_spec(spec, variant), name=f"{spec.name}_{variant}", seed=seed
             )
-            run_dir = run(run_spec, progress=False)
-            runs.setdefault(variant, []).append(str(run_dir))
+            folder = job_folder(spec, variant, seed)
+            done = _run_job(job, folder)
+            print(f"compare: {variant} seed {seed}: {done} ({folder})", flush=True)
+            runs.setdefault(variant, []).append(str(folder))
     metrics = []
     (out / "metrics").mkdir(exist_ok=True)
     for variant, dirs in runs.items():

@@ -197,12 +197,17 @@ def _evaluator(spec: RunSpec, eval_env: AbstractVecEnv, head: int, key):
 
 
 def run(
-    spec: RunSpec | None, *, resume: str | Path | None = None, progress: bool | None = None
+    spec: RunSpec | None,
+    *,
+    resume: str | Path | None = None,
+    progress: bool | None = None,
+    run_dir: str | Path | None = None,
 ) -> Path:
     """Train and evaluate `spec`'s method on its scenario; returns the run folder.
 
     With `resume`, continue the run in that folder after its last finished task (the
-    spec is read from the folder; pass `spec=None`).
+    spec is read from the folder; pass `spec=None`). With `run_dir`, a new run is
+    written to that folder (it must not hold a run yet) instead of a timestamped one.
     """
     if resume is not None:
         spec, record = load_resume(resume)
@@ -211,7 +216,11 @@ def run(
         raise ValueError("run needs a spec or a run folder to resume")
     else:
         record = None
-        run_dir = None
+        if run_dir is not None:
+            run_dir = Path(run_dir)
+            if (run_dir / "spec.json").exists():
+                raise ValueError(f"{str(run_dir)!r} already holds a run")
+            run_dir.mkdir(parents=True, exist_ok=True)
     scenario = spec.scenario
     task_envs = [
         make_env(scenario.domain, t, backend=scenario.backend) for t in scenario.tasks
@@ -247,9 +256,10 @@ def run(
     carried = _Carried(method=state, critic=None)
     T = scenario.num_tasks
     if record is None:
-        run_dir = new_run_dir(spec)
+        if run_dir is None:
+            run_dir = new_run_dir(spec)
         _write_json(run_dir / "spec.json", spec_to_dict(spec))
-        (run_dir / "checkpoints").mkdir()
+        (run_dir / "checkpoints").mkdir(exist_ok=True)
         record = {
             "format": _FORMAT,
             "last_task": -1,

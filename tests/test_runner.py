@@ -260,6 +260,7 @@ def test_compare_runs_every_variant_and_seed_and_writes_a_report(tmp_path):
     assert (out / "table.md").read_text().strip() == table.strip()
     assert (out / "ft1" / "R_heatmap.png").is_file()
     copied = json.loads((out / "metrics" / "ft1_seed1.json").read_text())
+    assert runs["ft1"][1] == str(tmp_path / "tiny_ft1" / "seed1")
     assert copied == json.loads(
         (__import__("pathlib").Path(runs["ft1"][1]) / "metrics.json").read_text()
     )
@@ -283,3 +284,45 @@ def test_an_unwritable_output_dir_is_refused_in_one_line(tmp_path, capsys):
         assert err.startswith("error: ") and "not writable" in err and err.count("\n") == 1
     finally:
         locked.chmod(0o700)
+
+
+def test_compare_stopped_midway_skips_finished_jobs_and_resumes_the_rest(
+    tmp_path, monkeypatch
+):
+    """Stop a comparison during task 1 of seed 1; the same command then reads seed 0
+    untouched, resumes seed 1 after task 0, and its metrics equal an uninterrupted run."""
+    from rewire_eqx.compare import compare, job_folder
+
+    spec = _tiny(tmp_path / "cmp", method="ft1")
+    out = tmp_path / "report"
+    real = runner._run_task
+
+    def stop_in_seed_1_task_1(spec, method, carried, record, task, *args, **kwargs):
+        if spec.seed == 1 and task == 1:
+            raise KeyboardInterrupt
+        return real(spec, method, carried, record, task, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "_run_task", stop_in_seed_1_task_1)
+    with pytest.raises(KeyboardInterrupt):
+        compare(spec, variants=["ft1"], seeds=2, out=out)
+    seed0, seed1 = job_folder(spec, "ft1", 0), job_folder(spec, "ft1", 1)
+    assert (seed0 / "metrics.json").is_file() and not (seed1 / "metrics.json").exists()
+    assert json.loads((seed1 / "progress.json").read_text())["last_task"] == 0
+    finished_at = (seed0 / "metrics.json").stat().st_mtime_ns
+    monkeypatch.setattr(runner, "_run_task", real)
+    compare(spec, variants=["ft1"], seeds=2, out=out)
+    assert (seed0 / "metrics.json").stat().st_mtime_ns == finished_at  # not rerun
+    resumed = json.loads((seed1 / "metrics.json").read_text())
+    job = dataclasses.replace(
+        spec,
+        name="tiny_ft1",
+        seed=1,
+        method=MethodSpec(name="ft1"),
+        output_dir=str(tmp_path / "reference"),
+    )
+    reference = json.loads((runner.run(job, progress=False) / "metrics.json").read_text())
+    assert resumed["R"] == reference["R"] and resumed["curves"] == reference["curves"]
+    # a folder holding another spec is refused, not overwritten
+    other = dataclasses.replace(spec, losses=dataclasses.replace(spec.losses, l2_coef=3.0))
+    with pytest.raises(ValueError, match="different spec"):
+        compare(other, variants=["ft1"], seeds=1, out=out)
