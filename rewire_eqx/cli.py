@@ -216,5 +216,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpecError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        what = (
+            "the comparison continues where it stopped when the same command runs again"
+            if args.command == "compare"
+            else "the run folder keeps the checkpoint of the last finished task "
+            "(continue with: run --resume RUN_DIR)"
+        )
+        print(f"error: interrupted; {what}", file=sys.stderr)
+        return 130
     parser.error(f"unknown command {args.command!r}")
     return 2

@@ -326,3 +326,15 @@ def test_compare_stopped_midway_skips_finished_jobs_and_resumes_the_rest(
     other = dataclasses.replace(spec, losses=dataclasses.replace(spec.losses, l2_coef=3.0))
     with pytest.raises(ValueError, match="different spec"):
         compare(other, variants=["ft1"], seeds=1, out=out)
+
+
+def test_ctrl_c_ends_in_one_line_with_status_130(tmp_path, monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "run", interrupted)
+    args = ["run", "specs/quick.py", "--output-dir", str(tmp_path)]
+    assert cli.main(args) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("error: interrupted;") and "--resume" in err
+    assert err.count("\n") == 1
