@@ -23,6 +23,7 @@ import datetime
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -94,9 +95,71 @@ def _json_default(value):
 
 
 def _save_state(path: Path, state) -> None:
+    """Serialise `state` to `path` atomically: a temporary file, synced, then renamed
+    (a write cut off halfway leaves only the `.tmp` file, which is never read)."""
     tmp = path.with_name(path.name + ".tmp")
-    eqx.tree_serialise_leaves(tmp, state)
+    with open(tmp, "wb") as f:
+        eqx.tree_serialise_leaves(f, state)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+class _InTask(eqx.Module):
+    """A mid-task checkpoint: the learner's whole state and where the task stands."""
+
+    train: sac.TrainState
+    next_chunk: np.ndarray  # int64 scalar
+    curve: np.ndarray  # float64 (chunks, 2): [env step, evaluation return] so far
+    seconds: np.ndarray  # float64 scalar: training time of the task so far
+
+
+def _is_key(leaf) -> bool:
+    return isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(
+        leaf.dtype, jax.dtypes.prng_key
+    )
+
+
+def _keys_as_data(tree):
+    """Typed PRNG keys replaced by their raw key data (which serialises)."""
+    return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
+
+
+def _keys_from_data(stored, template):
+    """Inverse of `_keys_as_data`, with the key types of `template`."""
+    return jax.tree.map(
+        lambda x, t: (
+            jax.random.wrap_key_data(x, impl=jax.random.key_impl(t)) if _is_key(t) else x
+        ),
+        stored,
+        template,
+    )
+
+
+def _in_task_path(run_dir: Path, task: int) -> Path:
+    return run_dir / "checkpoints" / f"in_task_{task}.eqx"
+
+
+def _load_in_task(path: Path, template: sac.TrainState, chunks: int):
+    """The mid-task checkpoint at `path`, or None (with a warning) if it cannot be read."""
+    blank = _InTask(
+        train=_keys_as_data(template),
+        next_chunk=np.zeros((), np.int64),
+        curve=np.zeros((chunks, 2), np.float64),
+        seconds=np.zeros((), np.float64),
+    )
+    try:
+        loaded = eqx.tree_deserialise_leaves(path, blank)
+        return eqx.tree_at(
+            lambda c: c.train, loaded, _keys_from_data(loaded.train, template)
+        )
+    except Exception as error:  # a damaged file: start the task again
+        print(
+            f"warning: ignoring the unreadable checkpoint {str(path)!r} "
+            f"({type(error).__name__}); the task restarts from its beginning",
+            file=sys.stderr,
+        )
+        return None
 
 
 class _Carried(eqx.Module):
@@ -277,6 +340,8 @@ def run(
         _write_json(run_dir / "progress.json", record)
     else:
         last = record["last_task"]
+        for stale in range(last + 1):  # finished tasks' mid-task checkpoints
+            _in_task_path(run_dir, stale).unlink(missing_ok=True)
         if last >= 0:
             carried = eqx.tree_deserialise_leaves(
                 run_dir / "checkpoints" / f"after_task_{last}.eqx",
@@ -379,11 +444,21 @@ def _run_task(
         learner, actor, head=head, key=sac_key, critic=carried.critic
     )
     start = time.perf_counter()
-    sac_state = sac.warmup(learner, sac_state, warm_rounds)
+    in_task = _in_task_path(run_dir, task)
+    restored = _load_in_task(in_task, sac_state, chunks) if in_task.is_file() else None
+    if restored is None:
+        sac_state = sac.warmup(learner, sac_state, warm_rounds)
+        first_chunk, curve, seconds_before = 0, [], 0.0
+    else:  # continue exactly where the mid-task checkpoint left the task
+        sac_state = restored.train
+        first_chunk = int(restored.next_chunk)
+        curve = [[int(s), float(r)] for s, r in restored.curve[:first_chunk]]
+        seconds_before = float(restored.seconds)
     base_steps = record["env_steps"]
-    curve = []
+    saved_steps = int(sac_state.env_steps)
+    every = spec.checkpoint_every_steps
     mid_chunk = _mid_task_chunk(chunks, method.mid_task_share(task))
-    for chunk in range(chunks + 1):
+    for chunk in range(first_chunk, chunks + 1):
         if chunk == mid_chunk:
             sac_state = dataclasses.replace(
                 sac_state, actor=method.mid_task(sac_state.actor, task)
@@ -426,6 +501,20 @@ def _run_task(
         bar.update(
             global_step, f"task {task + 1}/{scenario.num_tasks} {name}: reward {reward:.1f}"
         )
+        if every and steps - saved_steps >= every and chunk + 1 < chunks:
+            table = np.zeros((chunks, 2), np.float64)
+            table[: len(curve)] = curve
+            elapsed = seconds_before + time.perf_counter() - start
+            _save_state(
+                in_task,
+                _InTask(
+                    train=_keys_as_data(sac_state),
+                    next_chunk=np.asarray(chunk + 1, np.int64),
+                    curve=table,
+                    seconds=np.asarray(elapsed, np.float64),
+                ),
+            )
+            saved_steps = steps
     offline = method.offline_updates(task)
     if offline:  # e.g. PackNet: prune, then retrain from the buffer, no env steps
         sac_state = dataclasses.replace(
@@ -433,7 +522,7 @@ def _run_task(
         )
         blocks = max(1, offline // learner.spec.policy_update_delay)
         sac_state = sac.train_updates(learner, sac_state, regulariser, blocks)
-    train_seconds = time.perf_counter() - start
+    train_seconds = seconds_before + time.perf_counter() - start
     observations = sac_state.buffer.sample(jax.random.fold_in(end_key, 10_000), 1024).obs
     state, facts = method.end_task(
         state,
@@ -472,4 +561,5 @@ def _run_task(
     )
     _save_state(run_dir / "checkpoints" / f"after_task_{task}.eqx", carried)
     _write_json(run_dir / "progress.json", record)
+    in_task.unlink(missing_ok=True)  # the task's own checkpoint supersedes it
     return carried, record

@@ -438,6 +438,10 @@ class RunSpec:
     """One actor head per task (the paper) instead of one shared head."""
     chunk_steps: int = 0
     """Env steps per compiled training call (0: steps per task / evals_per_task)."""
+    checkpoint_every_steps: int = 50_000
+    """Write a mid-task checkpoint (train state, replay buffer, env states, keys, the
+    partial curve) at the end of a chunk once this many env steps have passed since the
+    last one; `run --resume` continues from it exactly. 0: only after each task."""
     output_dir: str = "runs"
     """Where run folders are created."""
 
@@ -446,6 +450,7 @@ class RunSpec:
             _fail(self, "name", self.name, "expected a non-empty string without '/'")
         _positive_int(self, "seed", minimum=0)
         _positive_int(self, "chunk_steps", minimum=0)
+        _positive_int(self, "checkpoint_every_steps", minimum=0)
         if self.scenario.task_steps < self.sac.num_envs:
             _fail(
                 self,

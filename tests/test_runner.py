@@ -338,3 +338,103 @@ def test_ctrl_c_ends_in_one_line_with_status_130(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: interrupted;") and "--resume" in err
     assert err.count("\n") == 1
+
+
+_KILLING_DRIVER = """
+import os, signal, sys
+from rewire_eqx import cli, runner
+
+real = runner._save_state
+
+def save_then_die(path, state):
+    real(path, state)
+    if path.name.startswith("in_task_"):  # killed right after a mid-task checkpoint
+        os.kill(os.getpid(), signal.SIGKILL)
+
+runner._save_state = save_then_die
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+_TINY_SPEC = """
+import dataclasses
+from rewire_eqx.scenarios import quick_run
+from rewire_eqx.specs import MethodSpec, NetworkSpec
+
+_spec = quick_run()
+_small = NetworkSpec(hidden_sizes=(16, 16))
+SPEC = dataclasses.replace(
+    _spec,
+    name="killed",
+    method=MethodSpec(name="rewire"),
+    network=_small,
+    checkpoint_every_steps=320,
+    sac=dataclasses.replace(
+        _spec.sac, critic=_small, learning_starts=160, start_steps=160, batch_size=32
+    ),
+    scenario=dataclasses.replace(
+        _spec.scenario,
+        tasks=("normal", "inverted_actions"),
+        steps_per_task=1600,
+        evals_per_task=4,
+        eval_envs=4,
+        eval_rollouts=1,
+        reference_rewards=(),
+    ),
+)
+"""
+
+
+def _same_results(a, b):
+    for key in ("R", "curves", "reward_before", "env_steps", "steps_per_task"):
+        assert a[key] == b[key], key
+    for fa, fb in zip(a["task_facts"], b["task_facts"]):
+        assert fa == fb
+
+
+def test_a_run_killed_mid_task_resumes_from_its_checkpoint_to_identical_metrics(tmp_path):
+    import subprocess
+    import sys
+
+    spec_file = tmp_path / "killed_spec.py"
+    spec_file.write_text(_TINY_SPEC)
+    driver = tmp_path / "driver.py"
+    driver.write_text(_KILLING_DRIVER)
+    out = tmp_path / "runs"
+    done = subprocess.run(
+        [sys.executable, str(driver), "run", str(spec_file), "--output-dir", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == -9, done.stderr[-2000:]  # SIGKILL
+    (run_dir,) = (out / "killed").iterdir()
+    progress = json.loads((run_dir / "progress.json").read_text())
+    assert progress["last_task"] == -1  # killed inside the first task
+    assert (run_dir / "checkpoints" / "in_task_0.eqx").is_file()
+    assert not (run_dir / "metrics.json").exists()
+    resumed = json.loads(
+        (runner.run(None, resume=run_dir, progress=False) / "metrics.json").read_text()
+    )
+    assert not (run_dir / "checkpoints" / "in_task_0.eqx").exists()
+    spec = cli.load_spec(spec_file)
+    straight = runner.run(
+        dataclasses.replace(spec, output_dir=str(tmp_path / "straight")), progress=False
+    )
+    _same_results(resumed, json.loads((straight / "metrics.json").read_text()))
+    # a damaged mid-task checkpoint is ignored: the task restarts, with the same result
+    again = tmp_path / "again"
+    first = runner.run(
+        dataclasses.replace(spec, output_dir=str(again), checkpoint_every_steps=0),
+        progress=False,
+    )
+    (first / "metrics.json").unlink()
+    record = json.loads((first / "progress.json").read_text())
+    record["last_task"] = 0  # as if stopped during task 1
+    record["env_steps"] = record["steps_per_task"]
+    (first / "progress.json").write_text(json.dumps(record))
+    (first / "checkpoints" / "after_task_1.eqx").unlink()
+    (first / "checkpoints" / "in_task_1.eqx").write_bytes(b"cut off halfway")
+    repaired = json.loads(
+        (runner.run(None, resume=first, progress=False) / "metrics.json").read_text()
+    )
+    _same_results(repaired, json.loads((straight / "metrics.json").read_text()))
