@@ -216,11 +216,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpecError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a full disk, a folder made read-only during the run
+        where = f" {error.filename!r}" if error.filename else ""
+        print(
+            f"error: cannot write{where}: {error.strerror or error}; the checkpoints "
+            "already written are intact",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         what = (
             "the comparison continues where it stopped when the same command runs again"
             if args.command == "compare"
-            else "the run folder keeps the checkpoint of the last finished task "
+            else "the run folder keeps a checkpoint of the last finished chunk "
             "(continue with: run --resume RUN_DIR)"
         )
         print(f"error: interrupted; {what}", file=sys.stderr)

@@ -411,6 +411,69 @@ def _mid_task_chunk(chunks: int, share: float) -> int | None:
     return chunks - min(after, chunks - 1)
 
 
+def _train_one_chunk(
+    spec,
+    method,
+    task,
+    chunk,
+    learner,
+    sac_state,
+    regulariser,
+    *,
+    evaluate,
+    last_chunk,
+    mid_chunk,
+    chunk_rounds,
+    writer,
+    bar,
+    base_steps,
+):
+    """One chunk of a task: the method's mid-task hook where due, one compiled training
+    call, the evaluation of the training task, and the logs. Returns the new train
+    state and the curve point `[env step, reward]` (None once the task's chunks are
+    done)."""
+    scenario = spec.scenario
+    name = scenario.tasks[task]
+    if chunk == mid_chunk:
+        sac_state = dataclasses.replace(
+            sac_state, actor=method.mid_task(sac_state.actor, task)
+        )
+    if chunk == last_chunk:
+        return sac_state, None
+    sac_state, chunk_metrics = sac.train_chunk(
+        learner, sac_state, regulariser, chunk_rounds
+    )
+    values = jax.device_get(chunk_metrics)
+    steps = int(values.env_steps)
+    if not all(math.isfinite(float(v)) for v in (values.critic_loss, values.actor_loss)):
+        raise TrainingDiverged(
+            f"non-finite loss in task {task} ({name}) at env step {steps} of the task; "
+            f"the run folder keeps the checkpoint after task {task - 1}"
+        )
+    reward = evaluate(sac_state.actor.with_mode(0))
+    global_step = base_steps + steps
+    episodes = float(values.episodes)
+    writer.add_scalar(f"eval/task{task}_{name}", reward, global_step)
+    if episodes:
+        writer.add_scalar(
+            "train/episode_return", float(values.episode_return_sum) / episodes, global_step
+        )
+    for field in (
+        "critic_loss",
+        "actor_loss",
+        "temperature",
+        "entropy",
+        "mode_divergence",
+        "regulariser",
+        "q_mean",
+    ):
+        writer.add_scalar(f"train/{field}", float(getattr(values, field)), global_step)
+    bar.update(
+        global_step, f"task {task + 1}/{scenario.num_tasks} {name}: reward {reward:.1f}"
+    )
+    return sac_state, [steps, reward]
+
+
 def _run_task(
     spec,
     method,
@@ -428,9 +491,7 @@ def _run_task(
     bar,
     run_dir,
 ):
-    scenario = spec.scenario
     state = carried.method
-    name = scenario.tasks[task]
     head = method.policy.head_of_task(task)
     task_key = jax.random.fold_in(root, task)
     actor_key, sac_key, eval_key, end_key = jax.random.split(task_key, 4)
@@ -458,62 +519,50 @@ def _run_task(
     saved_steps = int(sac_state.env_steps)
     every = spec.checkpoint_every_steps
     mid_chunk = _mid_task_chunk(chunks, method.mid_task_share(task))
+
+    def save_in_task(train_state, next_chunk):
+        table = np.zeros((chunks, 2), np.float64)
+        if next_chunk:
+            table[:next_chunk] = curve[:next_chunk]
+        elapsed = seconds_before + time.perf_counter() - start
+        _save_state(
+            in_task,
+            _InTask(
+                train=_keys_as_data(train_state),
+                next_chunk=np.asarray(next_chunk, np.int64),
+                curve=table,
+                seconds=np.asarray(elapsed, np.float64),
+            ),
+        )
+
     for chunk in range(first_chunk, chunks + 1):
-        if chunk == mid_chunk:
-            sac_state = dataclasses.replace(
-                sac_state, actor=method.mid_task(sac_state.actor, task)
+        at_chunk_start = sac_state  # what a Ctrl-C during this chunk saves
+        try:
+            sac_state, curve_point = _train_one_chunk(
+                spec,
+                method,
+                task,
+                chunk,
+                learner,
+                sac_state,
+                regulariser,
+                evaluate=evaluate,
+                last_chunk=chunks,
+                mid_chunk=mid_chunk,
+                chunk_rounds=chunk_rounds,
+                writer=writer,
+                bar=bar,
+                base_steps=base_steps,
             )
-        if chunk == chunks:
+        except KeyboardInterrupt:
+            save_in_task(at_chunk_start, chunk)
+            raise
+        if curve_point is None:
             break
-        sac_state, chunk_metrics = sac.train_chunk(
-            learner, sac_state, regulariser, chunk_rounds
-        )
-        values = jax.device_get(chunk_metrics)
-        steps = int(values.env_steps)
-        if not all(
-            math.isfinite(float(v)) for v in (values.critic_loss, values.actor_loss)
-        ):
-            raise TrainingDiverged(
-                f"non-finite loss in task {task} ({name}) at env step {steps} of the task; "
-                f"the run folder keeps the checkpoint after task {task - 1}"
-            )
-        reward = evaluate(sac_state.actor.with_mode(0))
-        curve.append([steps, reward])
-        global_step = base_steps + steps
-        episodes = float(values.episodes)
-        writer.add_scalar(f"eval/task{task}_{name}", reward, global_step)
-        if episodes:
-            writer.add_scalar(
-                "train/episode_return",
-                float(values.episode_return_sum) / episodes,
-                global_step,
-            )
-        for field in (
-            "critic_loss",
-            "actor_loss",
-            "temperature",
-            "entropy",
-            "mode_divergence",
-            "regulariser",
-            "q_mean",
-        ):
-            writer.add_scalar(f"train/{field}", float(getattr(values, field)), global_step)
-        bar.update(
-            global_step, f"task {task + 1}/{scenario.num_tasks} {name}: reward {reward:.1f}"
-        )
+        curve.append(curve_point)
+        steps = curve_point[0]
         if every and steps - saved_steps >= every and chunk + 1 < chunks:
-            table = np.zeros((chunks, 2), np.float64)
-            table[: len(curve)] = curve
-            elapsed = seconds_before + time.perf_counter() - start
-            _save_state(
-                in_task,
-                _InTask(
-                    train=_keys_as_data(sac_state),
-                    next_chunk=np.asarray(chunk + 1, np.int64),
-                    curve=table,
-                    seconds=np.asarray(elapsed, np.float64),
-                ),
-            )
+            save_in_task(sac_state, chunk + 1)
             saved_steps = steps
     offline = method.offline_updates(task)
     if offline:  # e.g. PackNet: prune, then retrain from the buffer, no env steps

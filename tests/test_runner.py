@@ -438,3 +438,63 @@ def test_a_run_killed_mid_task_resumes_from_its_checkpoint_to_identical_metrics(
         (runner.run(None, resume=first, progress=False) / "metrics.json").read_text()
     )
     _same_results(repaired, json.loads((straight / "metrics.json").read_text()))
+
+
+def test_ctrl_c_writes_a_final_checkpoint_and_resume_gives_identical_metrics(
+    tmp_path, monkeypatch
+):
+    spec = dataclasses.replace(
+        _tiny(tmp_path / "stopped"),
+        checkpoint_every_steps=0,
+        scenario=dataclasses.replace(_tiny(tmp_path).scenario, evals_per_task=4),
+    )
+    real, calls = sac.train_chunk, []
+
+    def interrupt_third_chunk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sac, "train_chunk", interrupt_third_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(spec, progress=False)
+    monkeypatch.setattr(sac, "train_chunk", real)
+    (run_dir,) = (tmp_path / "stopped" / "tiny").iterdir()
+    checkpoint = run_dir / "checkpoints" / "in_task_0.eqx"
+    assert checkpoint.is_file()  # no periodic checkpoints: this one is Ctrl-C's
+    resumed = json.loads(
+        (runner.run(None, resume=run_dir, progress=False) / "metrics.json").read_text()
+    )
+    straight = runner.run(
+        dataclasses.replace(spec, output_dir=str(tmp_path / "straight")), progress=False
+    )
+    _same_results(resumed, json.loads((straight / "metrics.json").read_text()))
+
+
+def test_a_full_disk_ends_in_one_line_and_keeps_the_written_checkpoints(
+    tmp_path, monkeypatch, capsys
+):
+    import errno
+
+    real = runner._save_state
+
+    def full_after_the_first_task(path, state):
+        if path.name == "after_task_1.eqx":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, state)
+
+    monkeypatch.setattr(runner, "_save_state", full_after_the_first_task)
+    spec_file = tmp_path / "killed_spec.py"
+    spec_file.write_text(_TINY_SPEC)
+    out = tmp_path / "runs"
+    assert cli.main(["run", str(spec_file), "--output-dir", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write") and "No space left" in err
+    assert err.count("\n") == 1
+    (run_dir,) = (out / "killed").iterdir()
+    assert json.loads((run_dir / "progress.json").read_text())["last_task"] == 0
+    # with space again, the run resumes from the intact checkpoint of task 0
+    monkeypatch.setattr(runner, "_save_state", real)
+    finished = runner.run(None, resume=run_dir, progress=False)
+    assert json.loads((finished / "metrics.json").read_text())["R"][1][0] is not None
