@@ -1,29 +1,23 @@
 """The continual runner: train a method on every task of a scenario, evaluate every task
-seen after each one, and keep a run folder a researcher can trust.
+seen after each one, and keep a run folder a researcher can trust (`run_folder`: layout,
+atomic writes, checkpoints, resume).
 
-Run folder `runs/<spec name>/<timestamp>/`:
-
-* `spec.json`: the spec, as run;
-* `progress.json` + `checkpoints/after_task_<t>.eqx`: written atomically after every
-  task (the method's state with `eqx.tree_serialise_leaves`, and the record so far);
-* `metrics.json`: the final metrics (schema in the README);
-* tensorboard event files.
+Each task runs as five phases (`_run_task`): begin (actor, learner, regulariser; the
+learner state from a mid-task checkpoint if one exists), train chunks (checkpointing as
+it goes), end (the method consolidates), evaluate every task seen, record (progress and
+the task's checkpoint).
 
 Every task's randomness derives from `fold_in(key(seed), task)`; each task starts SAC
 with fresh optimisers, temperature and buffer, and with the critics carried from the
 previous task (stored in the checkpoint beside the method's state), so `--resume` from
-the checkpoint after task t gives the same results as an uninterrupted run of the same
-seed.
+any checkpoint gives the same results as an uninterrupted run of the same seed.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import json
 import math
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -31,179 +25,31 @@ import equinox as eqx
 import jax
 import numpy as np
 
-from rewire_eqx import metrics, sac
+from rewire_eqx import metrics, run_folder, sac
 from rewire_eqx.envs.base import AbstractVecEnv, JaxVecEnv
 from rewire_eqx.envs.domains import make_env
 from rewire_eqx.methods import make_method
 from rewire_eqx.methods.base import TaskEnd
-from rewire_eqx.specs import RunSpec, spec_from_dict, spec_to_dict
+from rewire_eqx.run_folder import (
+    OutputDirError,
+    ResumeError,
+    check_output_dir,
+    load_resume,
+)
+from rewire_eqx.specs import RunSpec, spec_to_dict
 
-__all__ = ["OutputDirError", "ResumeError", "TrainingDiverged", "check_output_dir", "run"]
-
-_FORMAT = "rewire_eqx run folder v2"
-
-
-class ResumeError(Exception):
-    """The folder given to `--resume` cannot be resumed."""
-
-
-class OutputDirError(Exception):
-    """A folder that should receive run folders cannot be created or written."""
-
-
-def check_output_dir(path: str | Path, *, field: str = "--output-dir") -> None:
-    """Fail early, in one line, if `path` cannot hold run folders: it (or an ancestor
-    it would be created under) is a file, or the nearest existing folder is not
-    writable. Nothing is created here."""
-    target = Path(path)
-    existing = target
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        what = "is a file" if existing == target else f"is under the file {str(existing)!r}"
-        raise OutputDirError(f"{field} {str(path)!r} {what}, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputDirError(
-            f"{field} {str(path)!r}: the folder {str(existing)!r} is not writable"
-        )
+__all__ = [
+    "OutputDirError",
+    "ResumeError",
+    "TrainingDiverged",
+    "check_output_dir",
+    "load_resume",
+    "run",
+]
 
 
 class TrainingDiverged(Exception):
     """A non-finite loss appeared; the run folder keeps the last good checkpoint."""
-
-
-# ----------------------------------------------------------------------- files
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _write_json(path: Path, obj) -> None:
-    _write_atomic(path, (json.dumps(obj, indent=2, default=_json_default) + "\n").encode())
-
-
-def _json_default(value):
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def _save_state(path: Path, state) -> None:
-    """Serialise `state` to `path` atomically: a temporary file, synced, then renamed
-    (a write cut off halfway leaves only the `.tmp` file, which is never read)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        eqx.tree_serialise_leaves(f, state)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-class _InTask(eqx.Module):
-    """A mid-task checkpoint: the learner's whole state and where the task stands."""
-
-    train: sac.TrainState
-    next_chunk: np.ndarray  # int64 scalar
-    curve: np.ndarray  # float64 (chunks, 2): [env step, evaluation return] so far
-    seconds: np.ndarray  # float64 scalar: training time of the task so far
-
-
-def _is_key(leaf) -> bool:
-    return isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(
-        leaf.dtype, jax.dtypes.prng_key
-    )
-
-
-def _keys_as_data(tree):
-    """Typed PRNG keys replaced by their raw key data (which serialises)."""
-    return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
-
-
-def _keys_from_data(stored, template):
-    """Inverse of `_keys_as_data`, with the key types of `template`."""
-    return jax.tree.map(
-        lambda x, t: (
-            jax.random.wrap_key_data(x, impl=jax.random.key_impl(t)) if _is_key(t) else x
-        ),
-        stored,
-        template,
-    )
-
-
-def _in_task_path(run_dir: Path, task: int) -> Path:
-    return run_dir / "checkpoints" / f"in_task_{task}.eqx"
-
-
-def _load_in_task(path: Path, template: sac.TrainState, chunks: int):
-    """The mid-task checkpoint at `path`, or None (with a warning) if it cannot be read."""
-    blank = _InTask(
-        train=_keys_as_data(template),
-        next_chunk=np.zeros((), np.int64),
-        curve=np.zeros((chunks, 2), np.float64),
-        seconds=np.zeros((), np.float64),
-    )
-    try:
-        loaded = eqx.tree_deserialise_leaves(path, blank)
-        return eqx.tree_at(
-            lambda c: c.train, loaded, _keys_from_data(loaded.train, template)
-        )
-    except Exception as error:  # a damaged file: start the task again
-        print(
-            f"warning: ignoring the unreadable checkpoint {str(path)!r} "
-            f"({type(error).__name__}); the task restarts from its beginning",
-            file=sys.stderr,
-        )
-        return None
-
-
-class _Carried(eqx.Module):
-    """What passes from one task to the next: the method's state and the critics
-    (None when the method starts every task with new ones)."""
-
-    method: eqx.Module
-    critic: eqx.Module | None
-
-
-def new_run_dir(spec: RunSpec) -> Path:
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    path = Path(spec.output_dir) / spec.name / stamp
-    path.mkdir(parents=True, exist_ok=False)
-    return path
-
-
-def load_resume(run_dir: str | Path) -> tuple[RunSpec, dict]:
-    """The spec and progress record of a run folder, or a `ResumeError` saying why not."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ResumeError(f"--resume {str(run_dir)!r}: no such folder")
-    spec_path, progress_path = run_dir / "spec.json", run_dir / "progress.json"
-    if not spec_path.is_file() or not progress_path.is_file():
-        raise ResumeError(
-            f"--resume {str(run_dir)!r}: not a rewire_eqx run folder (needs spec.json and "
-            "progress.json)"
-        )
-    try:
-        spec_data = json.loads(spec_path.read_text())
-        progress = json.loads(progress_path.read_text())
-        if progress.get("format") != _FORMAT:
-            raise ValueError(f"format {progress.get('format')!r} is not {_FORMAT!r}")
-        spec = spec_from_dict(RunSpec, spec_data)
-    except (ValueError, TypeError, KeyError) as error:
-        raise ResumeError(
-            f"--resume {str(run_dir)!r}: unreadable run folder ({error})"
-        ) from None
-    last = progress["last_task"]
-    if last >= 0 and not (run_dir / "checkpoints" / f"after_task_{last}.eqx").is_file():
-        raise ResumeError(
-            f"--resume {str(run_dir)!r}: checkpoint after task {last} is missing"
-        )
-    return spec, progress
 
 
 # ------------------------------------------------------------------- progress
@@ -316,15 +162,15 @@ def run(
         if method.carries_critic
         else None
     )
-    carried = _Carried(method=state, critic=None)
+    carried = run_folder.Carried(method=state, critic=None)
     T = scenario.num_tasks
     if record is None:
         if run_dir is None:
-            run_dir = new_run_dir(spec)
-        _write_json(run_dir / "spec.json", spec_to_dict(spec))
+            run_dir = run_folder.new_run_dir(spec)
+        run_folder.write_json(run_dir / "spec.json", spec_to_dict(spec))
         (run_dir / "checkpoints").mkdir(exist_ok=True)
         record = {
-            "format": _FORMAT,
+            "format": run_folder.FORMAT,
             "last_task": -1,
             "tasks": list(scenario.tasks),
             "R": [[None] * T for _ in range(T)],
@@ -337,15 +183,15 @@ def run(
             "policy_params_unit": method.unit_params(),
             "steps_per_task": steps_per_task,
         }
-        _write_json(run_dir / "progress.json", record)
+        run_folder.write_json(run_dir / "progress.json", record)
     else:
         last = record["last_task"]
         for stale in range(last + 1):  # finished tasks' mid-task checkpoints
-            _in_task_path(run_dir, stale).unlink(missing_ok=True)
+            run_folder.in_task_path(run_dir, stale).unlink(missing_ok=True)
         if last >= 0:
             carried = eqx.tree_deserialise_leaves(
                 run_dir / "checkpoints" / f"after_task_{last}.eqx",
-                _Carried(method=state, critic=critic_template),
+                run_folder.Carried(method=state, critic=critic_template),
             )
     assert run_dir is not None
 
@@ -398,7 +244,7 @@ def run(
         "train_chunk_compilations": sac.trace_counts().get("train_chunk", 0)
         - traces_before,
     }
-    _write_json(run_dir / "metrics.json", out)
+    run_folder.write_json(run_dir / "metrics.json", out)
     return run_dir
 
 
@@ -474,6 +320,180 @@ def _train_one_chunk(
     return sac_state, [steps, reward]
 
 
+@dataclasses.dataclass
+class _TaskRun:
+    """Where one task stands between the phases of `_run_task`."""
+
+    learner: sac.Learner
+    evaluate: object  # the rollout evaluation on the task
+    regulariser: object
+    reward_before: float | None
+    train: sac.TrainState
+    first_chunk: int
+    curve: list
+    seconds_before: float
+    started: float  # perf_counter when this process began the task
+    end_key: object
+    in_task: Path
+
+
+def _begin_task(
+    spec, method, carried, task, learners, eval_envs, *, root, run_dir, chunks, warm_rounds
+) -> _TaskRun:
+    """Phase 1: the task's actor, learner and regulariser; the learner's state from the
+    mid-task checkpoint when one exists, else fresh (critics carried) and warmed up."""
+    state = carried.method
+    head = method.policy.head_of_task(task)
+    task_key = jax.random.fold_in(root, task)
+    actor_key, sac_key, eval_key, end_key = jax.random.split(task_key, 4)
+    learner = sac.Learner(learners[task].spec, method.wrap_env(learners[task].env, state))
+    evaluate = _evaluator(spec, method.wrap_env(eval_envs[task], state), head, eval_key)
+    actor = method.training_actor(state, task, key=actor_key)
+    reward_before = evaluate(actor.with_mode(0)) if task > 0 else None
+    train = sac.begin_task(learner, actor, head=head, key=sac_key, critic=carried.critic)
+    started = time.perf_counter()
+    in_task = run_folder.in_task_path(run_dir, task)
+    restored = (
+        run_folder.load_in_task(in_task, train, chunks) if in_task.is_file() else None
+    )
+    if restored is None:
+        train = sac.warmup(learner, train, warm_rounds)
+        first_chunk, curve, seconds_before = 0, [], 0.0
+    else:  # continue exactly where the mid-task checkpoint left the task
+        train = restored.train
+        first_chunk = int(restored.next_chunk)
+        curve = [[int(s), float(r)] for s, r in restored.curve[:first_chunk]]
+        seconds_before = float(restored.seconds)
+    return _TaskRun(
+        learner=learner,
+        evaluate=evaluate,
+        regulariser=method.regulariser(state, task),
+        reward_before=reward_before,
+        train=train,
+        first_chunk=first_chunk,
+        curve=curve,
+        seconds_before=seconds_before,
+        started=started,
+        end_key=end_key,
+        in_task=in_task,
+    )
+
+
+def _save_in_task(run: _TaskRun, train: sac.TrainState, next_chunk: int, chunks: int):
+    table = np.zeros((chunks, 2), np.float64)
+    if next_chunk:
+        table[:next_chunk] = run.curve[:next_chunk]
+    elapsed = run.seconds_before + time.perf_counter() - run.started
+    run_folder.save_state(
+        run.in_task,
+        run_folder.InTask(
+            train=run_folder.keys_as_data(train),
+            next_chunk=np.asarray(next_chunk, np.int64),
+            curve=table,
+            seconds=np.asarray(elapsed, np.float64),
+        ),
+    )
+
+
+def _train_chunks(
+    spec, method, task, run: _TaskRun, *, chunks, chunk_rounds, writer, bar, base_steps
+) -> _TaskRun:
+    """Phase 2: the task's chunks, a mid-task checkpoint every `checkpoint_every_steps`
+    and on Ctrl-C; then the method's offline updates, if any."""
+    every = spec.checkpoint_every_steps
+    saved_steps = int(run.train.env_steps)
+    mid_chunk = _mid_task_chunk(chunks, method.mid_task_share(task))
+    for chunk in range(run.first_chunk, chunks + 1):
+        at_chunk_start = run.train  # what a Ctrl-C during this chunk saves
+        try:
+            run.train, point = _train_one_chunk(
+                spec,
+                method,
+                task,
+                chunk,
+                run.learner,
+                run.train,
+                run.regulariser,
+                evaluate=run.evaluate,
+                last_chunk=chunks,
+                mid_chunk=mid_chunk,
+                chunk_rounds=chunk_rounds,
+                writer=writer,
+                bar=bar,
+                base_steps=base_steps,
+            )
+        except KeyboardInterrupt:
+            _save_in_task(run, at_chunk_start, chunk, chunks)
+            raise
+        if point is None:
+            break
+        run.curve.append(point)
+        if every and point[0] - saved_steps >= every and chunk + 1 < chunks:
+            _save_in_task(run, run.train, chunk + 1, chunks)
+            saved_steps = point[0]
+    offline = method.offline_updates(task)
+    if offline:  # e.g. PackNet: prune, then retrain from the buffer, no env steps
+        run.train = dataclasses.replace(
+            run.train, actor=method.mid_task(run.train.actor, task)
+        )
+        blocks = max(1, offline // run.learner.spec.policy_update_delay)
+        run.train = sac.train_updates(run.learner, run.train, run.regulariser, blocks)
+    return run
+
+
+def _end_task(method, state, task, run: _TaskRun):
+    """Phase 3: the method consolidates what the task trained."""
+    observations = run.train.buffer.sample(jax.random.fold_in(run.end_key, 10_000), 1024)
+    return method.end_task(
+        state,
+        run.train.actor,
+        task,
+        TaskEnd(
+            evaluate=run.evaluate,
+            reward_before=run.reward_before,
+            observations=observations.obs,
+            critic=run.train.critic,
+        ),
+    )
+
+
+def _evaluate_all(spec, method, state, task, eval_envs, end_key, writer) -> list[float]:
+    """Phase 4: every task seen so far, each with its own policy (R's row `task`)."""
+    row = []
+    for seen in range(task + 1):
+        seen_eval = _evaluator(
+            spec,
+            method.wrap_env(eval_envs[seen], state),
+            method.policy.head_of_task(seen),
+            jax.random.fold_in(end_key, seen),
+        )
+        row.append(seen_eval(method.policy_for_task(state, seen)))
+        writer.add_scalar(f"R/task{seen}", row[-1], task)
+    return row
+
+
+def _record(run_dir, record, method, state, task, run: _TaskRun, facts, row, base_steps):
+    """Phase 5: the record and the task's checkpoint, written atomically."""
+    record = dict(record)
+    record["R"][task][: task + 1] = row
+    record["curves"][task] = run.curve
+    record["reward_before"][task] = run.reward_before
+    record["task_facts"][task] = facts
+    record["env_steps"] = base_steps + int(run.train.env_steps)
+    record["train_seconds"] += run.seconds_before + time.perf_counter() - run.started
+    record["policy_params_max"] = max(
+        record["policy_params_max"], method.policy_params(state, task + 1)
+    )
+    record["last_task"] = task
+    carried = run_folder.Carried(
+        method=state, critic=run.train.critic if method.carries_critic else None
+    )
+    run_folder.save_state(run_dir / "checkpoints" / f"after_task_{task}.eqx", carried)
+    run_folder.write_json(run_dir / "progress.json", record)
+    run.in_task.unlink(missing_ok=True)  # the task's own checkpoint supersedes it
+    return carried, record
+
+
 def _run_task(
     spec,
     method,
@@ -491,124 +511,31 @@ def _run_task(
     bar,
     run_dir,
 ):
-    state = carried.method
-    head = method.policy.head_of_task(task)
-    task_key = jax.random.fold_in(root, task)
-    actor_key, sac_key, eval_key, end_key = jax.random.split(task_key, 4)
-    learner = sac.Learner(learners[task].spec, method.wrap_env(learners[task].env, state))
-    evaluate = _evaluator(spec, method.wrap_env(eval_envs[task], state), head, eval_key)
-
-    actor = method.training_actor(state, task, key=actor_key)
-    reward_before = evaluate(actor.with_mode(0)) if task > 0 else None
-    regulariser = method.regulariser(state, task)
-    sac_state = sac.begin_task(
-        learner, actor, head=head, key=sac_key, critic=carried.critic
-    )
-    start = time.perf_counter()
-    in_task = _in_task_path(run_dir, task)
-    restored = _load_in_task(in_task, sac_state, chunks) if in_task.is_file() else None
-    if restored is None:
-        sac_state = sac.warmup(learner, sac_state, warm_rounds)
-        first_chunk, curve, seconds_before = 0, [], 0.0
-    else:  # continue exactly where the mid-task checkpoint left the task
-        sac_state = restored.train
-        first_chunk = int(restored.next_chunk)
-        curve = [[int(s), float(r)] for s, r in restored.curve[:first_chunk]]
-        seconds_before = float(restored.seconds)
-    base_steps = record["env_steps"]
-    saved_steps = int(sac_state.env_steps)
-    every = spec.checkpoint_every_steps
-    mid_chunk = _mid_task_chunk(chunks, method.mid_task_share(task))
-
-    def save_in_task(train_state, next_chunk):
-        table = np.zeros((chunks, 2), np.float64)
-        if next_chunk:
-            table[:next_chunk] = curve[:next_chunk]
-        elapsed = seconds_before + time.perf_counter() - start
-        _save_state(
-            in_task,
-            _InTask(
-                train=_keys_as_data(train_state),
-                next_chunk=np.asarray(next_chunk, np.int64),
-                curve=table,
-                seconds=np.asarray(elapsed, np.float64),
-            ),
-        )
-
-    for chunk in range(first_chunk, chunks + 1):
-        at_chunk_start = sac_state  # what a Ctrl-C during this chunk saves
-        try:
-            sac_state, curve_point = _train_one_chunk(
-                spec,
-                method,
-                task,
-                chunk,
-                learner,
-                sac_state,
-                regulariser,
-                evaluate=evaluate,
-                last_chunk=chunks,
-                mid_chunk=mid_chunk,
-                chunk_rounds=chunk_rounds,
-                writer=writer,
-                bar=bar,
-                base_steps=base_steps,
-            )
-        except KeyboardInterrupt:
-            save_in_task(at_chunk_start, chunk)
-            raise
-        if curve_point is None:
-            break
-        curve.append(curve_point)
-        steps = curve_point[0]
-        if every and steps - saved_steps >= every and chunk + 1 < chunks:
-            save_in_task(sac_state, chunk + 1)
-            saved_steps = steps
-    offline = method.offline_updates(task)
-    if offline:  # e.g. PackNet: prune, then retrain from the buffer, no env steps
-        sac_state = dataclasses.replace(
-            sac_state, actor=method.mid_task(sac_state.actor, task)
-        )
-        blocks = max(1, offline // learner.spec.policy_update_delay)
-        sac_state = sac.train_updates(learner, sac_state, regulariser, blocks)
-    train_seconds = seconds_before + time.perf_counter() - start
-    observations = sac_state.buffer.sample(jax.random.fold_in(end_key, 10_000), 1024).obs
-    state, facts = method.end_task(
-        state,
-        sac_state.actor,
+    """One task, as five phases: begin, train chunks, end, evaluate all, record."""
+    run = _begin_task(
+        spec,
+        method,
+        carried,
         task,
-        TaskEnd(
-            evaluate=evaluate,
-            reward_before=reward_before,
-            observations=observations,
-            critic=sac_state.critic,
-        ),
+        learners,
+        eval_envs,
+        root=root,
+        run_dir=run_dir,
+        chunks=chunks,
+        warm_rounds=warm_rounds,
     )
-    R = record["R"]
-    for seen in range(task + 1):
-        seen_eval = _evaluator(
-            spec,
-            method.wrap_env(eval_envs[seen], state),
-            method.policy.head_of_task(seen),
-            jax.random.fold_in(end_key, seen),
-        )
-        R[task][seen] = seen_eval(method.policy_for_task(state, seen))
-        writer.add_scalar(f"R/task{seen}", R[task][seen], task)
-    record = dict(record)
-    record["R"] = R
-    record["curves"][task] = curve
-    record["reward_before"][task] = reward_before
-    record["task_facts"][task] = facts
-    record["env_steps"] = base_steps + int(sac_state.env_steps)
-    record["train_seconds"] += train_seconds
-    record["policy_params_max"] = max(
-        record["policy_params_max"], method.policy_params(state, task + 1)
+    base_steps = record["env_steps"]
+    run = _train_chunks(
+        spec,
+        method,
+        task,
+        run,
+        chunks=chunks,
+        chunk_rounds=chunk_rounds,
+        writer=writer,
+        bar=bar,
+        base_steps=base_steps,
     )
-    record["last_task"] = task
-    carried = _Carried(
-        method=state, critic=sac_state.critic if method.carries_critic else None
-    )
-    _save_state(run_dir / "checkpoints" / f"after_task_{task}.eqx", carried)
-    _write_json(run_dir / "progress.json", record)
-    in_task.unlink(missing_ok=True)  # the task's own checkpoint supersedes it
-    return carried, record
+    state, facts = _end_task(method, carried.method, task, run)
+    row = _evaluate_all(spec, method, state, task, eval_envs, run.end_key, writer)
+    return _record(run_dir, record, method, state, task, run, facts, row, base_steps)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from rewire_eqx import cli, runner, sac
+from rewire_eqx import cli, run_folder, runner, sac
 from rewire_eqx.scenarios import quick_run
 from rewire_eqx.specs import MethodSpec, NetworkSpec, RunSpec, ScenarioSpec
 
@@ -342,16 +342,16 @@ def test_ctrl_c_ends_in_one_line_with_status_130(tmp_path, monkeypatch, capsys):
 
 _KILLING_DRIVER = """
 import os, signal, sys
-from rewire_eqx import cli, runner
+from rewire_eqx import cli, run_folder, runner
 
-real = runner._save_state
+real = run_folder.save_state
 
 def save_then_die(path, state):
     real(path, state)
     if path.name.startswith("in_task_"):  # killed right after a mid-task checkpoint
         os.kill(os.getpid(), signal.SIGKILL)
 
-runner._save_state = save_then_die
+run_folder.save_state = save_then_die
 sys.exit(cli.main(sys.argv[1:]))
 """
 
@@ -477,14 +477,14 @@ def test_a_full_disk_ends_in_one_line_and_keeps_the_written_checkpoints(
 ):
     import errno
 
-    real = runner._save_state
+    real = run_folder.save_state
 
     def full_after_the_first_task(path, state):
         if path.name == "after_task_1.eqx":
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real(path, state)
 
-    monkeypatch.setattr(runner, "_save_state", full_after_the_first_task)
+    monkeypatch.setattr(run_folder, "save_state", full_after_the_first_task)
     spec_file = tmp_path / "killed_spec.py"
     spec_file.write_text(_TINY_SPEC)
     out = tmp_path / "runs"
@@ -495,6 +495,6 @@ def test_a_full_disk_ends_in_one_line_and_keeps_the_written_checkpoints(
     (run_dir,) = (out / "killed").iterdir()
     assert json.loads((run_dir / "progress.json").read_text())["last_task"] == 0
     # with space again, the run resumes from the intact checkpoint of task 0
-    monkeypatch.setattr(runner, "_save_state", real)
+    monkeypatch.setattr(run_folder, "save_state", real)
     finished = runner.run(None, resume=run_dir, progress=False)
     assert json.loads((finished / "metrics.json").read_text())["R"][1][0] is not None
