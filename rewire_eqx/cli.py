@@ -144,7 +144,14 @@ def _compare(args: argparse.Namespace, rest: list[str]) -> int:
         check_output_dir(args.out, field="--out")
     except OutputDirError as error:
         raise SpecError(str(error)) from None
-    print(compare(spec, variants=variants, seeds=args.seeds, out=Path(args.out)))
+    report = compare(
+        spec,
+        variants=variants,
+        seeds=args.seeds,
+        out=Path(args.out),
+        against_paper=args.against == "paper",
+    )
+    print(report)
     return 0
 
 
@@ -196,6 +203,11 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     compare.add_argument("--seeds", type=int, default=3)
     compare.add_argument("--variants", nargs="*", metavar="NAME")
     compare.add_argument("--out", default="runs/comparison")
+    compare.add_argument(
+        "--against",
+        choices=["paper"],
+        help="also write against_paper.md: our table beside the paper's Tables 1 and 3",
+    )
     return parser, run
 
 

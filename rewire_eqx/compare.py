@@ -70,9 +70,17 @@ def _run_job(job: RunSpec, folder: Path) -> str:
     return "ran"
 
 
-def compare(spec: RunSpec, *, variants: list[str], seeds: int, out: Path) -> str:
+def compare(
+    spec: RunSpec,
+    *,
+    variants: list[str],
+    seeds: int,
+    out: Path,
+    against_paper: bool = False,
+) -> str:
     """Run every variant for `seeds` seeds (sequentially), skipping finished jobs and
-    resuming unfinished ones; write and return a report."""
+    resuming unfinished ones; write and return a report (with `against_paper`, also
+    `against_paper.md`: our table beside the paper's Table 1 and Table 3)."""
     from rewire_eqx.report import format_table, load_metrics, plot
 
     unknown = [v for v in variants if v not in VARIANTS]
@@ -89,12 +97,13 @@ def compare(spec: RunSpec, *, variants: list[str], seeds: int, out: Path) -> str
             done = _run_job(job, folder)
             print(f"compare: {variant} seed {seed}: {done} ({folder})", flush=True)
             runs.setdefault(variant, []).append(str(folder))
-    metrics = []
+    metrics, labelled = [], []
     (out / "metrics").mkdir(exist_ok=True)
     for variant, dirs in runs.items():
         for seed, d in enumerate(dirs):
             m = load_metrics(d)
             metrics.append(m)
+            labelled.append({**m, "variant": variant})
             shutil.copyfile(
                 Path(d) / "metrics.json", out / "metrics" / f"{variant}_seed{seed}.json"
             )
@@ -102,4 +111,10 @@ def compare(spec: RunSpec, *, variants: list[str], seeds: int, out: Path) -> str
     table = format_table(metrics)
     (out / "runs.json").write_text(json.dumps(runs, indent=2) + "\n")
     (out / "table.md").write_text(table + "\n")
+    if against_paper:
+        from rewire_eqx.paper import against_paper as beside_paper
+
+        paper = beside_paper(spec, labelled, seeds)
+        (out / "against_paper.md").write_text(paper + "\n")
+        table = table + "\n\n" + paper
     return table

@@ -498,3 +498,28 @@ def test_a_full_disk_ends_in_one_line_and_keeps_the_written_checkpoints(
     monkeypatch.setattr(run_folder, "save_state", real)
     finished = runner.run(None, resume=run_dir, progress=False)
     assert json.loads((finished / "metrics.json").read_text())["R"][1][0] is not None
+
+
+def test_against_paper_puts_our_committed_comparison_beside_table_1_and_3():
+    from pathlib import Path
+
+    from rewire_eqx.paper import PAPER_TABLE1, against_paper
+
+    folder = Path("runs/comparison/metrics")
+    labelled = []
+    for path in sorted(folder.glob("*_seed*.json")):
+        variant = path.name.rsplit("_seed", 1)[0]
+        labelled.append({**json.loads(path.read_text()), "variant": variant})
+    spec = quick_run()
+    text = against_paper(spec, labelled, seeds=5)
+    assert "domain: ours pendulum" in text and "steps per task: ours 24,000" in text
+    assert "networks: ours 64x64, paper 256x256x256" in text
+    ours = [m["average_performance"] for m in labelled if m["variant"] == "rewire"]
+    expected = f"{np.mean(ours):.2f} ± {np.std(ours):.2f} ({len(ours)})"
+    mean, std, size = PAPER_TABLE1["rewire"]["halfcheetah"]
+    assert (
+        f"| rewire | {expected} |" in text
+        and f"{mean:.2f} ± {std:.2f} | {size:g} |" in text
+    )
+    assert "| full | 1.31 | " + expected + " |" in text
+    assert "| + multi-mode | 1.14 | - |" in text
