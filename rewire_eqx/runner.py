@@ -202,23 +202,21 @@ def run(
     bar = _Progress(T * steps_per_task, enabled=show)
     traces_before = sac.trace_counts().get("train_chunk", 0)
     try:
+        context = _RunContext(
+            spec=spec,
+            method=method,
+            learners=learners,
+            eval_envs=eval_envs,
+            root=root,
+            warm_rounds=warm_rounds,
+            chunks=chunks,
+            chunk_rounds=chunk_rounds,
+            writer=writer,
+            bar=bar,
+            run_dir=run_dir,
+        )
         for task in range(record["last_task"] + 1, T):
-            carried, record = _run_task(
-                spec,
-                method,
-                carried,
-                record,
-                task,
-                learners,
-                eval_envs,
-                root=root,
-                warm_rounds=warm_rounds,
-                chunks=chunks,
-                chunk_rounds=chunk_rounds,
-                writer=writer,
-                bar=bar,
-                run_dir=run_dir,
-            )
+            carried, record = _run_task(spec, method, carried, record, task, context)
     finally:
         bar.close()
         writer.close()
@@ -258,36 +256,26 @@ def _mid_task_chunk(chunks: int, share: float) -> int | None:
 
 
 def _train_one_chunk(
-    spec,
-    method,
-    task,
-    chunk,
-    learner,
-    sac_state,
-    regulariser,
-    *,
-    evaluate,
-    last_chunk,
-    mid_chunk,
-    chunk_rounds,
-    writer,
-    bar,
-    base_steps,
+    ctx: _RunContext,
+    task: int,
+    chunk: int,
+    mid_chunk: int | None,
+    train: sac.TrainState,
+    run: _TaskRun,
+    base_steps: int,
 ):
     """One chunk of a task: the method's mid-task hook where due, one compiled training
     call, the evaluation of the training task, and the logs. Returns the new train
     state and the curve point `[env step, reward]` (None once the task's chunks are
     done)."""
-    scenario = spec.scenario
+    scenario, writer = ctx.spec.scenario, ctx.writer
     name = scenario.tasks[task]
     if chunk == mid_chunk:
-        sac_state = dataclasses.replace(
-            sac_state, actor=method.mid_task(sac_state.actor, task)
-        )
-    if chunk == last_chunk:
-        return sac_state, None
-    sac_state, chunk_metrics = sac.train_chunk(
-        learner, sac_state, regulariser, chunk_rounds
+        train = dataclasses.replace(train, actor=ctx.method.mid_task(train.actor, task))
+    if chunk == ctx.chunks:
+        return train, None
+    train, chunk_metrics = sac.train_chunk(
+        run.learner, train, run.regulariser, ctx.chunk_rounds
     )
     values = jax.device_get(chunk_metrics)
     steps = int(values.env_steps)
@@ -296,7 +284,7 @@ def _train_one_chunk(
             f"non-finite loss in task {task} ({name}) at env step {steps} of the task; "
             f"the run folder keeps the checkpoint after task {task - 1}"
         )
-    reward = evaluate(sac_state.actor.with_mode(0))
+    reward = run.evaluate(train.actor.with_mode(0))
     global_step = base_steps + steps
     episodes = float(values.episodes)
     writer.add_scalar(f"eval/task{task}_{name}", reward, global_step)
@@ -314,10 +302,28 @@ def _train_one_chunk(
         "q_mean",
     ):
         writer.add_scalar(f"train/{field}", float(getattr(values, field)), global_step)
-    bar.update(
+    ctx.bar.update(
         global_step, f"task {task + 1}/{scenario.num_tasks} {name}: reward {reward:.1f}"
     )
-    return sac_state, [steps, reward]
+    return train, [steps, reward]
+
+
+@dataclasses.dataclass(frozen=True)
+class _RunContext:
+    """What every task of a run shares: the spec and method, the task environments, the
+    chunking of a task, the logs and the run folder."""
+
+    spec: RunSpec
+    method: object
+    learners: list
+    eval_envs: list
+    root: object  # the run's PRNG key
+    warm_rounds: int
+    chunks: int
+    chunk_rounds: int
+    writer: object
+    bar: _Progress
+    run_dir: Path
 
 
 @dataclasses.dataclass
@@ -337,14 +343,14 @@ class _TaskRun:
     in_task: Path
 
 
-def _begin_task(
-    spec, method, carried, task, learners, eval_envs, *, root, run_dir, chunks, warm_rounds
-) -> _TaskRun:
+def _begin_task(ctx: _RunContext, carried, task: int) -> _TaskRun:
     """Phase 1: the task's actor, learner and regulariser; the learner's state from the
     mid-task checkpoint when one exists, else fresh (critics carried) and warmed up."""
+    spec, method, learners, eval_envs = ctx.spec, ctx.method, ctx.learners, ctx.eval_envs
+    chunks = ctx.chunks
     state = carried.method
     head = method.policy.head_of_task(task)
-    task_key = jax.random.fold_in(root, task)
+    task_key = jax.random.fold_in(ctx.root, task)
     actor_key, sac_key, eval_key, end_key = jax.random.split(task_key, 4)
     learner = sac.Learner(learners[task].spec, method.wrap_env(learners[task].env, state))
     evaluate = _evaluator(spec, method.wrap_env(eval_envs[task], state), head, eval_key)
@@ -352,12 +358,12 @@ def _begin_task(
     reward_before = evaluate(actor.with_mode(0)) if task > 0 else None
     train = sac.begin_task(learner, actor, head=head, key=sac_key, critic=carried.critic)
     started = time.perf_counter()
-    in_task = run_folder.in_task_path(run_dir, task)
+    in_task = run_folder.in_task_path(ctx.run_dir, task)
     restored = (
         run_folder.load_in_task(in_task, train, chunks) if in_task.is_file() else None
     )
     if restored is None:
-        train = sac.warmup(learner, train, warm_rounds)
+        train = sac.warmup(learner, train, ctx.warm_rounds)
         first_chunk, curve, seconds_before = 0, [], 0.0
     else:  # continue exactly where the mid-task checkpoint left the task
         train = restored.train
@@ -395,32 +401,18 @@ def _save_in_task(run: _TaskRun, train: sac.TrainState, next_chunk: int, chunks:
     )
 
 
-def _train_chunks(
-    spec, method, task, run: _TaskRun, *, chunks, chunk_rounds, writer, bar, base_steps
-) -> _TaskRun:
+def _train_chunks(ctx: _RunContext, task: int, run: _TaskRun, base_steps: int) -> _TaskRun:
     """Phase 2: the task's chunks, a mid-task checkpoint every `checkpoint_every_steps`
     and on Ctrl-C; then the method's offline updates, if any."""
-    every = spec.checkpoint_every_steps
+    method, chunks = ctx.method, ctx.chunks
+    every = ctx.spec.checkpoint_every_steps
     saved_steps = int(run.train.env_steps)
     mid_chunk = _mid_task_chunk(chunks, method.mid_task_share(task))
     for chunk in range(run.first_chunk, chunks + 1):
         at_chunk_start = run.train  # what a Ctrl-C during this chunk saves
         try:
             run.train, point = _train_one_chunk(
-                spec,
-                method,
-                task,
-                chunk,
-                run.learner,
-                run.train,
-                run.regulariser,
-                evaluate=run.evaluate,
-                last_chunk=chunks,
-                mid_chunk=mid_chunk,
-                chunk_rounds=chunk_rounds,
-                writer=writer,
-                bar=bar,
-                base_steps=base_steps,
+                ctx, task, chunk, mid_chunk, run.train, run, base_steps
             )
         except KeyboardInterrupt:
             _save_in_task(run, at_chunk_start, chunk, chunks)
@@ -457,8 +449,9 @@ def _end_task(method, state, task, run: _TaskRun):
     )
 
 
-def _evaluate_all(spec, method, state, task, eval_envs, end_key, writer) -> list[float]:
+def _evaluate_all(ctx: _RunContext, state, task: int, end_key) -> list[float]:
     """Phase 4: every task seen so far, each with its own policy (R's row `task`)."""
+    spec, method, eval_envs, writer = ctx.spec, ctx.method, ctx.eval_envs, ctx.writer
     row = []
     for seen in range(task + 1):
         seen_eval = _evaluator(
@@ -472,8 +465,9 @@ def _evaluate_all(spec, method, state, task, eval_envs, end_key, writer) -> list
     return row
 
 
-def _record(run_dir, record, method, state, task, run: _TaskRun, facts, row, base_steps):
+def _record(ctx: _RunContext, record, state, task, run: _TaskRun, facts, row, base_steps):
     """Phase 5: the record and the task's checkpoint, written atomically."""
+    method, run_dir = ctx.method, ctx.run_dir
     record = dict(record)
     record["R"][task][: task + 1] = row
     record["curves"][task] = run.curve
@@ -494,48 +488,11 @@ def _record(run_dir, record, method, state, task, run: _TaskRun, facts, row, bas
     return carried, record
 
 
-def _run_task(
-    spec,
-    method,
-    carried,
-    record,
-    task,
-    learners,
-    eval_envs,
-    *,
-    root,
-    warm_rounds,
-    chunks,
-    chunk_rounds,
-    writer,
-    bar,
-    run_dir,
-):
+def _run_task(spec, method, carried, record, task, ctx: _RunContext):
     """One task, as five phases: begin, train chunks, end, evaluate all, record."""
-    run = _begin_task(
-        spec,
-        method,
-        carried,
-        task,
-        learners,
-        eval_envs,
-        root=root,
-        run_dir=run_dir,
-        chunks=chunks,
-        warm_rounds=warm_rounds,
-    )
+    run = _begin_task(ctx, carried, task)
     base_steps = record["env_steps"]
-    run = _train_chunks(
-        spec,
-        method,
-        task,
-        run,
-        chunks=chunks,
-        chunk_rounds=chunk_rounds,
-        writer=writer,
-        bar=bar,
-        base_steps=base_steps,
-    )
+    run = _train_chunks(ctx, task, run, base_steps)
     state, facts = _end_task(method, carried.method, task, run)
-    row = _evaluate_all(spec, method, state, task, eval_envs, run.end_key, writer)
-    return _record(run_dir, record, method, state, task, run, facts, row, base_steps)
+    row = _evaluate_all(ctx, state, task, run.end_key)
+    return _record(ctx, record, state, task, run, facts, row, base_steps)

@@ -89,58 +89,34 @@ def test_softsort_tends_to_the_hard_permutation_as_tau_vanishes():
     np.testing.assert_allclose(perm.soft_permutation(scores, 1e-4), hard, atol=1e-6)
 
 
+@pytest.mark.parametrize("transpose", [False, True])
 @given(
     n=SIZES,
     m=COLS,
     tau=st.sampled_from([0.1, 1.0]),
     seed=st.integers(0, 2**16),
 )
-def test_straight_through_gradient_equals_softsort_autodiff(n, m, tau, seed):
-    """Custom VJP == autodiff of the dense estimator P_hard + P_hat - sg(P_hat)."""
+def test_straight_through_gradient_equals_softsort_autodiff(transpose, n, m, tau, seed):
+    """Custom VJP == autodiff of the dense estimator P_hard + P_hat - sg(P_hat), for P x
+    and for P^T x (`straight_through_permute_transposed`)."""
     scores, x, weights = (
         _random(seed, (n,)),
         _random(seed + 1, (n, m)),
         _random(seed + 2, (n, m)),
     )
-
-    def fast(s, x):
-        return jnp.sum(weights * jnp.tanh(perm.straight_through_permute(s, x, tau)))
-
-    def dense(s, x):
-        soft = perm.soft_permutation(s, tau)
-        p = perm.order_to_matrix(jnp.argsort(s)) + soft - jax.lax.stop_gradient(soft)
-        return jnp.sum(weights * jnp.tanh(p @ x))
-
-    np.testing.assert_allclose(fast(scores, x), dense(scores, x), rtol=1e-5, atol=1e-6)
-    for got, want in zip(
-        jax.grad(fast, (0, 1))(scores, x), jax.grad(dense, (0, 1))(scores, x)
-    ):
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
-
-
-@given(
-    n=st.integers(1, 7),
-    m=st.integers(1, 4),
-    tau=st.sampled_from([0.1, 1.0]),
-    seed=st.integers(0, 2**16),
-)
-def test_transposed_straight_through_equals_autodiff_of_dense_transpose(n, m, tau, seed):
-    """P^T x with the SoftSort backward == autodiff of (P_hard + P_hat - sg(P_hat))^T x."""
-    scores, x, weights = (
-        _random(seed, (n,)),
-        _random(seed + 1, (n, m)),
-        _random(seed + 2, (n, m)),
+    permute = (
+        perm.straight_through_permute_transposed
+        if transpose
+        else perm.straight_through_permute
     )
 
     def fast(s, x):
-        return jnp.sum(
-            weights * jnp.tanh(perm.straight_through_permute_transposed(s, x, tau))
-        )
+        return jnp.sum(weights * jnp.tanh(permute(s, x, tau)))
 
     def dense(s, x):
         soft = perm.soft_permutation(s, tau)
         p = perm.order_to_matrix(jnp.argsort(s)) + soft - jax.lax.stop_gradient(soft)
-        return jnp.sum(weights * jnp.tanh(p.T @ x))
+        return jnp.sum(weights * jnp.tanh((p.T if transpose else p) @ x))
 
     np.testing.assert_allclose(fast(scores, x), dense(scores, x), rtol=1e-5, atol=1e-6)
     for got, want in zip(

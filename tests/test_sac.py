@@ -492,3 +492,23 @@ def test_carried_critic_continues_with_a_fresh_optimiser_and_copied_target():
     ):
         np.testing.assert_array_equal(got, want)
     assert float(new.log_alpha) == pytest.approx(np.log(spec.init_temperature))
+
+
+def test_warmup_collects_with_the_current_policy_after_start_steps():
+    """Published Brax set-up: only the first round is uniform random, the rest of the
+    warm-up is the current policy's (here saturated at +1)."""
+    spec = _probe_spec(learning_starts=24, start_steps=8)
+    learner = sac.Learner(spec, JaxVecEnv(Pendulum(), num_envs=8, episode_length=50))
+    actor = build(
+        PolicySpec(in_size=3, out_size=2, num_tasks=1, rewire=False, network=SMALL),
+        key=jax.random.key(0),
+    )
+    actor = eqx.tree_at(
+        lambda a: a.heads.bias, actor, jnp.array([[10.0, -20.0]], jnp.float32)
+    )
+    actor = eqx.tree_at(lambda a: a.heads.weight, actor, jnp.zeros_like(actor.heads.weight))
+    state = sac.init_state(learner, actor, key=jax.random.key(1))
+    state = sac.warmup(learner, state, sac.warmup_rounds(learner))
+    actions = np.asarray(state.buffer.data.action[:24, 0])
+    assert np.all(actions[8:] > 0.999)  # the policy's action
+    assert np.std(actions[:8]) > 0.2  # uniform random in the first round
