@@ -40,7 +40,9 @@ __all__ = [
     "aligned_anchor_layer",
     "alignment_loss",
     "cache_wiring",
+    "hidden_activation",
     "l2_loss",
+    "layer_norm",
     "parameter_counts",
     "refine_cached_orders",
     "reset_adapters",
@@ -63,6 +65,24 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "gelu": jax.nn.gelu,
 }
 """Elementwise activations by name (`leaky_relu` has slope 0.2, as in the paper)."""
+
+
+def layer_norm(x: Float[Array, "... n"], eps: float = 1e-5) -> Float[Array, "... n"]:
+    """LayerNorm over the last axis without learned scale or shift: permuting the
+    entries of `x` permutes the output the same way."""
+    mean = jnp.mean(x, axis=-1, keepdims=True)
+    var = jnp.var(x, axis=-1, keepdims=True)
+    return (x - mean) * jax.lax.rsqrt(var + eps)
+
+
+def hidden_activation(
+    activation: str, first_layer_norm: bool, index: int
+) -> Callable[[Array], Array]:
+    """The nonlinearity after hidden layer `index`: `tanh(layer_norm(.))` after the
+    first one with `first_layer_norm` (Continual World's body), else the activation."""
+    if index == 0 and first_layer_norm:
+        return lambda z: jnp.tanh(layer_norm(z))
+    return ACTIVATIONS[activation]
 
 
 def _check_activation(activation: str) -> None:
@@ -138,6 +158,8 @@ class PlainMLP(AbstractPolicyNet, AbstractPolicyFn):
     - `dropout`: rate of the Dropout applied to the outputs of the hidden linear layers
       when the call is given a `key` (collection and updates); never without one
       (evaluation). The published code uses 0.1 in the scenarios without Gumbel noise.
+    - `first_layer_norm`: `tanh(layer_norm(.))` after the first hidden layer instead of
+      the activation (Continual World's body; the LayerNorm has no parameters).
     - `key`: PRNG key.
     """
 
@@ -145,6 +167,7 @@ class PlainMLP(AbstractPolicyNet, AbstractPolicyFn):
     heads: eqx.nn.Linear  # every array has a leading `num_heads` axis
     activation: str = eqx.field(static=True)
     dropout: float = eqx.field(static=True)
+    first_layer_norm: bool = eqx.field(static=True, default=False)
 
     def __init__(
         self,
@@ -155,6 +178,7 @@ class PlainMLP(AbstractPolicyNet, AbstractPolicyFn):
         num_heads: int = 1,
         activation: str = "leaky_relu",
         dropout: float = 0.0,
+        first_layer_norm: bool = False,
         key: PRNGKeyArray,
     ):
         _check_activation(activation)
@@ -177,6 +201,7 @@ class PlainMLP(AbstractPolicyNet, AbstractPolicyFn):
         self.heads = jax.tree.map(lambda a: jnp.stack([a] * num_heads), head)
         self.activation = activation
         self.dropout = float(dropout)
+        self.first_layer_norm = bool(first_layer_norm)
 
     @property
     def num_heads(self) -> int:
@@ -199,17 +224,16 @@ class PlainMLP(AbstractPolicyNet, AbstractPolicyFn):
     ) -> Float[Array, " n"]:
         """The last hidden layer's activations (Dropout on the linear outputs when
         `key` is given and `dropout > 0`)."""
-        act = ACTIVATIONS[self.activation]
         drop = key is not None and self.dropout > 0
         keys = (
             jax.random.split(key, len(self.hidden)) if drop else [None] * len(self.hidden)
         )
-        for layer, layer_key in zip(self.hidden, keys):
+        for index, (layer, layer_key) in enumerate(zip(self.hidden, keys)):
             out = layer(x)
             if layer_key is not None:
                 keep = jax.random.bernoulli(layer_key, 1.0 - self.dropout, out.shape)
                 out = jnp.where(keep, out / (1.0 - self.dropout), 0.0)
-            x = act(out)
+            x = hidden_activation(self.activation, self.first_layer_norm, index)(out)
         return x
 
     def __call__(

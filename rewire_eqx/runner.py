@@ -26,8 +26,8 @@ import jax
 import numpy as np
 
 from rewire_eqx import metrics, run_folder, sac
-from rewire_eqx.envs.base import AbstractVecEnv, JaxVecEnv
-from rewire_eqx.envs.domains import make_env
+from rewire_eqx.envs.base import AbstractVecEnv
+from rewire_eqx.envs.domains import make_vec_env
 from rewire_eqx.methods import make_method
 from rewire_eqx.methods.base import TaskEnd
 from rewire_eqx.run_folder import (
@@ -86,21 +86,25 @@ class _Progress:
 # ----------------------------------------------------------------------- run
 
 
-def _vec(env, num_envs: int, spec: RunSpec) -> JaxVecEnv:
-    return JaxVecEnv(
-        env,
+def _vec(spec: RunSpec, task: str, num_envs: int) -> AbstractVecEnv:
+    scenario = spec.scenario
+    return make_vec_env(
+        scenario.domain,
+        task,
         num_envs=num_envs,
         episode_length=spec.sac.episode_length,
-        fresh_resets=spec.scenario.domain == "pendulum",
+        backend=scenario.backend,
     )
 
 
 def _evaluator(spec: RunSpec, eval_env: AbstractVecEnv, head: int, key):
-    rollouts = spec.scenario.eval_rollouts
+    """Mean score (return or success rate, `ScenarioSpec.score`) of the deterministic
+    policy over `eval_envs x eval_rollouts` episodes."""
+    rollouts, score = spec.scenario.eval_rollouts, spec.scenario.score
 
     def evaluate(policy) -> float:
         keys = jax.random.split(key, rollouts)
-        return float(sac.evaluate_rollouts(eval_env, policy, head, keys))
+        return float(sac.evaluate_rollouts(eval_env, policy, head, keys, score))
 
     return evaluate
 
@@ -131,17 +135,15 @@ def run(
                 raise ValueError(f"{str(run_dir)!r} already holds a run")
             run_dir.mkdir(parents=True, exist_ok=True)
     scenario = spec.scenario
-    task_envs = [
-        make_env(scenario.domain, t, backend=scenario.backend) for t in scenario.tasks
-    ]
-    obs_size, action_size = task_envs[0].obs_size, task_envs[0].action_size
-    policy_spec = spec.policy_spec(obs_size, action_size)
-    method = make_method(spec, policy_spec)
     sac_spec = spec.sac_for_run
     learners = [
-        sac.Learner(sac_spec, _vec(env, sac_spec.num_envs, spec)) for env in task_envs
+        sac.Learner(sac_spec, _vec(spec, task, sac_spec.num_envs))
+        for task in scenario.tasks
     ]
-    eval_envs = [_vec(env, scenario.eval_envs, spec) for env in task_envs]
+    eval_envs = [_vec(spec, task, scenario.eval_envs) for task in scenario.tasks]
+    obs_size, action_size = learners[0].env.obs_size, learners[0].env.action_size
+    policy_spec = spec.policy_spec(obs_size, action_size)
+    method = make_method(spec, policy_spec)
 
     rounds_total = max(1, scenario.task_steps // sac_spec.num_envs)
     warm_rounds = min(sac.warmup_rounds(learners[0]), rounds_total - 1)
@@ -365,8 +367,9 @@ def _begin_task(ctx: _RunContext, carried, task: int) -> _TaskRun:
     if restored is None:
         train = sac.warmup(learner, train, ctx.warm_rounds)
         first_chunk, curve, seconds_before = 0, [], 0.0
-    else:  # continue exactly where the mid-task checkpoint left the task
+    else:  # continue where the mid-task checkpoint left the task (exactly, for JAX envs)
         train = restored.train
+        train = dataclasses.replace(train, env=learner.env.resync(train.env))
         first_chunk = int(restored.next_chunk)
         curve = [[int(s), float(r)] for s, r in restored.curve[:first_chunk]]
         seconds_before = float(restored.seconds)

@@ -34,6 +34,7 @@ from rewire_eqx.replay import ReplayBuffer, Transition
 from rewire_eqx.specs import SACSpec
 
 __all__ = [
+    "SCORES",
     "ChunkMetrics",
     "Learner",
     "TrainState",
@@ -143,6 +144,7 @@ def make_critic(spec: SACSpec, obs_size: int, action_size: int, *, key) -> Plain
             1,
             num_heads=1,
             activation=network.activation,
+            first_layer_norm=network.first_layer_norm,
             key=k,
         )
 
@@ -539,31 +541,53 @@ def warmup_rounds(learner: Learner) -> int:
 # ------------------------------------------------------------------ evaluation
 
 
+SCORES = ("return", "success_any_step", "success_last_step")
+"""What an evaluation measures per episode: its return; or whether the task's success
+flag was raised at any step (Continual World's definition) or at its last step (the
+published Rewire/CSP code's)."""
+
+
 def _evaluate(
     env: AbstractVecEnv,
     policy: AbstractPolicyFn,
     head: Int[Array, ""] | int,
     key: PRNGKeyArray,
+    score: str = "return",
 ) -> Float[Array, " envs"]:
-    """Return of one episode per environment under the deterministic policy tanh(mean)."""
+    """One episode per environment under the deterministic policy tanh(mean): its
+    return, or its success (1.0 / 0.0) by `score`."""
     _TRACES["evaluate"] += 1
+    if score not in SCORES:
+        raise ValueError(f"score={score!r} is invalid; valid choices: {list(SCORES)}")
     state = env.reset(key)
 
     def step(carry, _):
-        state, total, alive = carry
+        state, total, alive, any_success, last_success = carry
         mean, _ = losses.gaussian_head(_policy_out(policy, state.obs, head))
         state, result = env.step(state, jnp.tanh(mean))
+        success = result.success.astype(jnp.float32)
         total = total + alive * result.reward
+        any_success = jnp.maximum(any_success, alive * success)
+        ends = alive * result.done.astype(jnp.float32)
+        last_success = jnp.where(ends > 0, success, last_success)
         alive = alive * (1.0 - result.done.astype(jnp.float32))
-        return (state, total, alive), None
+        return (state, total, alive, any_success, last_success), None
 
-    init = (state, jnp.zeros(env.num_envs), jnp.ones(env.num_envs))
-    (_, total, _), _ = jax.lax.scan(step, init, length=env.episode_length)
-    return total
+    zeros = jnp.zeros(env.num_envs)
+    init = (state, zeros, jnp.ones(env.num_envs), zeros, zeros)
+    (_, total, _, any_success, last_success), _ = jax.lax.scan(
+        step, init, length=env.episode_length
+    )
+    return {
+        "return": total,
+        "success_any_step": any_success,
+        "success_last_step": last_success,
+    }[score]
 
 
 evaluate = eqx.filter_jit(_evaluate)
-"""`evaluate(env, policy, head, key) -> returns`: one deterministic episode per env."""
+"""`evaluate(env, policy, head, key, score="return") -> per-env scores`: one
+deterministic episode per env."""
 
 
 def _evaluate_rollouts(
@@ -571,13 +595,15 @@ def _evaluate_rollouts(
     policy: AbstractPolicyFn,
     head: Int[Array, ""] | int,
     keys: Key[Array, " rollouts"],
+    score: str = "return",
 ) -> Float[Array, ""]:
-    """Mean return over `len(keys)` rollouts of every env, run one after the other
+    """Mean score over `len(keys)` rollouts of every env, run one after the other
     (`lax.map`) inside one compiled call."""
     _TRACES["evaluate_rollouts"] += 1
-    returns = jax.lax.map(lambda key: _evaluate(env, policy, head, key), keys)
-    return jnp.mean(returns)
+    scores = jax.lax.map(lambda key: _evaluate(env, policy, head, key, score), keys)
+    return jnp.mean(scores)
 
 
 evaluate_rollouts = eqx.filter_jit(_evaluate_rollouts)
-"""`evaluate_rollouts(env, policy, head, keys) -> mean return` over rollouts and envs."""
+"""`evaluate_rollouts(env, policy, head, keys, score="return") -> mean score` over
+rollouts and envs (`score`: one of `SCORES`)."""

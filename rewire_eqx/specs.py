@@ -65,6 +65,10 @@ class NetworkSpec:
     """Width of each hidden layer; these layers are the ones rewired."""
     activation: Activation = "leaky_relu"
     """Elementwise activation (leaky_relu has slope 0.2)."""
+    first_layer_norm: bool = False
+    """LayerNorm then tanh after the first hidden layer, in place of the activation (the
+    Continual World benchmark's body). The LayerNorm has no learned scale or shift, so
+    it commutes with permutations of the neurons (see README, Continual World)."""
 
     def __post_init__(self):
         sizes = self.hidden_sizes
@@ -361,7 +365,8 @@ class MethodSpec:
         _positive_int(self, "pnn_width", minimum=0)
 
 
-Domain = Literal["pendulum", "halfcheetah", "ant", "humanoid"]
+Domain = Literal["pendulum", "halfcheetah", "ant", "humanoid", "metaworld"]
+SuccessMode = Literal["any_step", "last_step"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -370,7 +375,8 @@ class ScenarioSpec:
 
     domain: Domain = "pendulum"
     tasks: tuple[str, ...] = ("normal",)
-    """Task variant names, in order (see rewire_eqx.envs.variants.VARIANTS)."""
+    """Task names, in order: variants of a JAX domain (rewire_eqx.envs.variants.VARIANTS)
+    or Meta-World v3 tasks (rewire_eqx.envs.metaworld_env.METAWORLD_TASKS)."""
     steps_per_task: int = 1_000_000
     """Environment steps per task at full scale."""
     budget_scale: float = 1.0
@@ -389,17 +395,30 @@ class ScenarioSpec:
     """Evaluations of the training task during its training (reward curves, AUC)."""
     backend: Literal["generalized", "positional", "spring", "mjx"] = "generalized"
     """brax pipeline for the brax domains."""
+    success: SuccessMode = "any_step"
+    """Meta-World: an episode is a success if info["success"] is raised at any step
+    (Continual World's definition) or at its last step (the published Rewire/CSP code's).
+    Meta-World tasks are scored by success rate, the other domains by return."""
 
     def __post_init__(self):
-        from rewire_eqx.envs.variants import get_variant
+        from rewire_eqx.envs.domains import DOMAINS, check_task
 
+        if self.domain not in DOMAINS:
+            _fail(self, "domain", self.domain, f"valid choices: {list(DOMAINS)}")
         if not isinstance(self.tasks, tuple) or not self.tasks:
             _fail(self, "tasks", self.tasks, "expected a non-empty tuple of task names")
         for task in self.tasks:
             try:
-                get_variant(self.domain, task)
+                check_task(self.domain, task)
             except ValueError as error:
                 raise ValueError(f"ScenarioSpec.tasks: {error}") from None
+        if self.success not in get_args(SuccessMode):
+            _fail(
+                self,
+                "success",
+                self.success,
+                f"valid choices: {list(get_args(SuccessMode))}",
+            )
         for field in ("steps_per_task", "eval_envs", "eval_rollouts", "evals_per_task"):
             _positive_int(self, field)
         _positive_int(self, "cycle", minimum=0)
@@ -412,6 +431,13 @@ class ScenarioSpec:
     @property
     def num_tasks(self) -> int:
         return len(self.tasks)
+
+    @property
+    def score(self) -> str:
+        """What evaluations measure (one of `sac.SCORES`)."""
+        if self.domain == "metaworld":
+            return f"success_{self.success}"
+        return "return"
 
     @property
     def task_steps(self) -> int:
@@ -506,6 +532,7 @@ def _(spec: PolicySpec, *, key: PRNGKeyArray) -> AbstractPolicyNet:
         spec.out_size,
         num_heads=spec.num_heads,
         activation=spec.network.activation,
+        first_layer_norm=spec.network.first_layer_norm,
         dropout=p.dropout if spec.rewire else 0.0,
         key=key,
     )

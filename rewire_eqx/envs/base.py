@@ -3,8 +3,8 @@
 * `AbstractEnv`: one environment with jittable, pure `reset` and `step`.
 * `AbstractVecEnv`: a batch of environments stepped together, with episode truncation
   and automatic reset. The SAC learner only talks to this interface, so an environment
-  stepped on the host (Meta-World, through `jax.pure_callback`) plugs in without
-  changing the learner. `JaxVecEnv` implements it for any `AbstractEnv` with `vmap`.
+  stepped on the host (Meta-World, `envs.host.HostVecEnv`, through an ordered
+  `io_callback`) plugs in without changing the learner. `JaxVecEnv` implements it for any `AbstractEnv` with `vmap`.
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ class StepResult(eqx.Module):
     `next_obs` is the observation reached by the action, *before* any automatic reset
     (bootstrapping needs it); the state's `obs` is already reset where `done`.
     `episode_return` holds the finished episode's return where `done`, 0 elsewhere.
+    `success` is the task's own success flag of the step (Meta-World's
+    `info["success"]`); False for environments without one.
     """
 
     reward: Float[Array, " envs"]
@@ -65,6 +67,7 @@ class StepResult(eqx.Module):
     terminated: Bool[Array, " envs"]
     truncated: Bool[Array, " envs"]
     episode_return: Float[Array, " envs"]
+    success: Bool[Array, " envs"]
 
     @property
     def done(self) -> Bool[Array, " envs"]:
@@ -97,6 +100,12 @@ class AbstractVecEnv(eqx.Module):
     def step(
         self, state: EnvState, actions: Float[Array, "envs act"]
     ) -> tuple[EnvState, StepResult]: ...
+
+    def resync(self, state: EnvState) -> EnvState:
+        """A state restored from a checkpoint, made consistent with the environments.
+        The identity when `EnvState` holds everything (JAX envs); host-stepped envs
+        restart their episodes."""
+        return state
 
 
 def _where(mask: Bool[Array, " envs"], a: PyTree, b: PyTree) -> PyTree:
@@ -197,5 +206,6 @@ class JaxVecEnv(AbstractVecEnv):
             terminated=terminated,
             truncated=truncated,
             episode_return=jnp.where(done, returns, 0.0),
+            success=jnp.zeros(self.num_envs, bool),
         )
         return new_state, result

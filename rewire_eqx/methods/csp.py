@@ -30,7 +30,12 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 from rewire_eqx import losses
 from rewire_eqx.envs.base import AbstractVecEnv, EnvState, StepResult
 from rewire_eqx.methods.base import AbstractMethod, TaskEnd
-from rewire_eqx.networks import ACTIVATIONS, AbstractPolicyFn, AbstractPolicyNet, PlainMLP
+from rewire_eqx.networks import (
+    AbstractPolicyFn,
+    AbstractPolicyNet,
+    PlainMLP,
+    hidden_activation,
+)
 from rewire_eqx.specs import build
 
 __all__ = ["CSP", "CSPState", "SubspaceMLP", "SubspaceVecEnv", "sample_simplex"]
@@ -92,7 +97,6 @@ class SubspaceMLP(AbstractPolicyNet, AbstractPolicyFn):
         alpha = jnp.where(self.use_fixed, self.fixed_alpha, x[self.obs_size :])
         h = x[: self.obs_size]
         trainable = jnp.arange(self.num_anchors) == self.trainable
-        act = ACTIVATIONS[self.anchors.activation]
         head_layer = jax.tree.map(lambda a: a[:, head], self.anchors.heads)
         layers = (*self.anchors.hidden, head_layer)
         for i, layer in enumerate(layers):
@@ -100,7 +104,10 @@ class SubspaceMLP(AbstractPolicyNet, AbstractPolicyFn):
             weight = jnp.where(mask, layer.weight, jax.lax.stop_gradient(layer.weight))
             bias = jnp.where(mask[:, :, 0], layer.bias, jax.lax.stop_gradient(layer.bias))
             z = alpha @ (jnp.einsum("noi,i->no", weight, h) + bias)
-            h = act(z) if i < len(layers) - 1 else z
+            if i < len(layers) - 1:
+                anchors = self.anchors
+                z = hidden_activation(anchors.activation, anchors.first_layer_norm, i)(z)
+            h = z
         return h
 
 
@@ -146,6 +153,10 @@ class SubspaceVecEnv(AbstractVecEnv):
         env_key, alpha_key, key = jax.random.split(key, 3)
         alpha = sample_simplex(alpha_key, self.active, (self.num_envs,))
         return self._state(self.env.reset(env_key), alpha, key)
+
+    def resync(self, state: EnvState) -> EnvState:
+        inner, alpha = state.inner
+        return self._state(self.env.resync(inner), alpha, state.key)
 
     def step(self, state: EnvState, actions) -> tuple[EnvState, StepResult]:
         inner, alpha = state.inner

@@ -27,7 +27,12 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from rewire_eqx.methods.base import AbstractMethod, TaskEnd
-from rewire_eqx.networks import ACTIVATIONS, AbstractPolicyFn, AbstractPolicyNet, PlainMLP
+from rewire_eqx.networks import (
+    AbstractPolicyFn,
+    AbstractPolicyNet,
+    PlainMLP,
+    hidden_activation,
+)
 
 __all__ = ["PNN", "PNNState", "ProgressiveMLP"]
 
@@ -56,12 +61,19 @@ class ProgressiveMLP(AbstractPolicyNet, AbstractPolicyFn):
         *,
         num_columns: int,
         activation: str = "leaky_relu",
+        first_layer_norm: bool = False,
         key,
     ):
         column_key, lateral_key = jax.random.split(key)
         self.columns = eqx.filter_vmap(
             lambda k: PlainMLP(
-                in_size, hidden_sizes, out_size, num_heads=1, activation=activation, key=k
+                in_size,
+                hidden_sizes,
+                out_size,
+                num_heads=1,
+                activation=activation,
+                first_layer_norm=first_layer_norm,
+                key=k,
             )
         )(jax.random.split(column_key, num_columns))
         pairs = [(j, k) for k in range(num_columns) for j in range(k)]
@@ -95,7 +107,6 @@ class ProgressiveMLP(AbstractPolicyNet, AbstractPolicyFn):
         return eqx.tree_at(lambda n: n.column, self, jnp.asarray(task, jnp.int32))
 
     def __call__(self, x: Float[Array, " in_size"], *, head=0) -> Float[Array, " out"]:
-        act = ACTIVATIONS[self.columns.activation]
         trainable = jnp.arange(self.num_columns) == self.column
         pair_trainable = jnp.asarray(self.targets, jnp.int32) == self.column
         sources = jnp.asarray(self.sources, jnp.int32)
@@ -110,7 +121,10 @@ class ProgressiveMLP(AbstractPolicyNet, AbstractPolicyFn):
             if i > 0 and sources.size:
                 lateral = _freeze_except(self.laterals[i - 1], pair_trainable)
                 z = z.at[targets].add(jnp.einsum("poi,pi->po", lateral, h[sources]))
-            h = act(z) if i < len(layers) - 1 else z
+            if i < len(layers) - 1:
+                columns = self.columns
+                z = hidden_activation(columns.activation, columns.first_layer_norm, i)(z)
+            h = z
         return h[self.column]
 
 
@@ -127,6 +141,7 @@ class PNN(AbstractMethod):
             policy.out_size,
             num_columns=policy.num_tasks,
             activation=policy.network.activation,
+            first_layer_norm=policy.network.first_layer_norm,
             key=key,
         )
         return PNNState(actor=actor)
