@@ -155,6 +155,27 @@ def _compare(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+def _references(args: argparse.Namespace, rest: list[str]) -> int:
+    from rewire_eqx.references import references
+    from rewire_eqx.runner import OutputDirError, check_output_dir
+
+    spec = parse_spec(load_spec(args.spec), rest, prog=f"rewire_eqx references {args.spec}")
+    out = Path(args.out) if args.out else Path("runs/references") / f"{spec.name}.json"
+    try:
+        check_output_dir(spec.output_dir)
+        check_output_dir(str(out.parent), field="--out")
+    except OutputDirError as error:
+        raise SpecError(str(error)) from None
+    command = " ".join(["python -m rewire_eqx references", args.spec, *rest])
+    if args.out:
+        command += f" --out {args.out}"
+    table = references(spec, out=out, command=command)
+    for task, final, auc in zip(table["tasks"], table["final"], table["auc"]):
+        print(f"{task}: final {final:.4g}, AUC {auc:.4g}")
+    print(f"written: {out}\noverrides: {table['overrides']}")
+    return 0
+
+
 def _report(args: argparse.Namespace, rest: list[str]) -> int:
     from rewire_eqx.report import ReportError, report
 
@@ -208,6 +229,16 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         choices=["paper"],
         help="also write against_paper.md: our table beside the paper's Tables 1 and 3",
     )
+    refs = commands.add_parser(
+        "references",
+        help="single-task SAC on each task of a scenario: reference scores and AUCs",
+        description="Train a fresh SAC on each task of the spec's scenario (SAC-N) at its "
+        "budget and write the final score and training-curve AUC of every task, with the "
+        "command, to --out (default runs/references/<spec name>.json). Overrides after "
+        "PATH apply; a stopped computation resumes when the same command runs again.",
+    )
+    refs.add_argument("spec", metavar="PATH")
+    refs.add_argument("--out", default=None)
     return parser, run
 
 
@@ -225,6 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(args, rest)
         if args.command == "compare":
             return _compare(args, rest)
+        if args.command == "references":
+            return _references(args, rest)
     except SpecError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -304,9 +304,13 @@ def _train_one_chunk(
         "q_mean",
     ):
         writer.add_scalar(f"train/{field}", float(getattr(values, field)), global_step)
-    ctx.bar.update(
-        global_step, f"task {task + 1}/{scenario.num_tasks} {name}: reward {reward:.1f}"
-    )
+    if scenario.score == "return":
+        shown = f"reward {reward:.1f}"
+    else:
+        shown = f"success {reward:.2f}"
+    if episodes:
+        shown += f" (training return {float(values.episode_return_sum) / episodes:.1f})"
+    ctx.bar.update(global_step, f"task {task + 1}/{scenario.num_tasks} {name}: {shown}")
     return train, [steps, reward]
 
 

@@ -299,7 +299,7 @@ def cw_run(name: str) -> RunSpec:
 
 def cw_cpu_run() -> RunSpec:
     """A CPU-scale Continual World triplet: three Meta-World tasks that single-task SAC
-    learns in tens of thousands of steps, 50k steps each, 3x128 networks; otherwise
+    learns in tens of thousands of steps, 100k steps each, 3x128 networks; otherwise
     `cw_run`'s set-up (about 10 minutes per run on 2 cores)."""
     spec = cw_run("cw3_t2")
     body = NetworkSpec(hidden_sizes=(128, 128, 128))
@@ -309,7 +309,7 @@ def cw_cpu_run() -> RunSpec:
         scenario=dataclasses.replace(
             spec.scenario,
             tasks=("window-close-v3", "faucet-close-v3", "handle-press-side-v3"),
-            steps_per_task=50_000,
+            steps_per_task=100_000,
             evals_per_task=10,
         ),
         sac=dataclasses.replace(spec.sac, critic=body),

@@ -1,5 +1,5 @@
 """CPU-scale Continual World triplet: window-close, faucet-close, handle-press-side
-(Meta-World v3), 50k steps each, 3x128 networks; about 10 minutes per run on 2 cores."""
+(Meta-World v3), 100k steps each, 3x128 networks; about 10 minutes per run on 2 cores."""
 
 from rewire_eqx.scenarios import cw_cpu_run
 

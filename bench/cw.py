@@ -1,0 +1,141 @@
+"""Throughput of Continual World training (Meta-World v3 stepped on the host).
+
+    python -m bench.cw                 # writes bench/cw_results.json
+
+Measures, after compilation, with `--repeats` interleaved windows each:
+
+* the host engine alone: one Meta-World env stepped from a Python loop (random actions);
+* the same env through `HostVecEnv` inside a jitted `lax.scan` (random actions drawn in
+  JAX): the difference is the cost of the `io_callback`;
+* full training (one env step + one SAC update per round) at the CPU-scale set-up
+  (`specs/cw3_cpu.py`: 3x128) and at the published one (`specs/cw10.py`: 3x256), for a
+  plain and a rewired K=3 actor, with the paper's 1M-transition buffer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import numpy as np
+
+from rewire_eqx import losses, sac
+from rewire_eqx.envs.host import _ENGINES
+from rewire_eqx.envs.metaworld_env import metaworld_vec_env
+from rewire_eqx.scenarios import cw_cpu_run, cw_run
+from rewire_eqx.specs import build
+
+TASK = "window-close-v3"
+
+
+def _host_loop(steps: int) -> float:
+    env = metaworld_vec_env(TASK, num_envs=1)
+    engine = _ENGINES[int(env.handle)]
+    engine.reset(0)
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    for _ in range(steps):
+        engine.step(rng.uniform(-1, 1, (1, 4)))
+    return steps / (time.perf_counter() - start)
+
+
+@eqx.filter_jit
+def _scan_steps(env, state, key, steps: int):
+    def body(state, key):
+        action = jax.random.uniform(key, (env.num_envs, env.action_size), minval=-1)
+        return env.step(state, action)[0], None
+
+    return jax.lax.scan(body, state, jax.random.split(key, steps))[0]
+
+
+def _callback_loop(steps: int, env, state) -> tuple[float, object]:
+    start = time.perf_counter()
+    state = _scan_steps(env, state, jax.random.key(1), steps)
+    jax.block_until_ready(state.obs)
+    return steps / (time.perf_counter() - start), state
+
+
+def _training(spec, rewired: bool):
+    spec = dataclasses.replace(
+        spec, method=dataclasses.replace(spec.method, name="rewire" if rewired else "sacn")
+    )
+    sac_spec = spec.sac_for_run
+    learner = sac.Learner(sac_spec, metaworld_vec_env(TASK, num_envs=1))
+    actor = build(spec.policy_spec(39, 4), key=jax.random.key(0))
+    state = sac.begin_task(learner, actor, head=0, key=jax.random.key(1))
+    state = sac.warmup(learner, state, sac.warmup_rounds(learner))
+    return learner, state
+
+
+def _train_window(learner, state, rounds: int):
+    start = time.perf_counter()
+    state, metrics = sac.train_chunk(learner, state, losses.NoRegulariser(), rounds)
+    jax.block_until_ready(metrics.critic_loss)
+    return rounds / (time.perf_counter() - start), state
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=4000, help="rounds per window")
+    parser.add_argument("--out", default="bench/cw_results.json")
+    args = parser.parse_args()
+
+    env = metaworld_vec_env(TASK, num_envs=1)
+    env_state = env.reset(jax.random.key(0))
+    _, env_state = _callback_loop(200, env, env_state)  # compile
+    setups = {
+        "cw3_cpu 3x128 plain": (cw_cpu_run(), False),
+        "cw3_cpu 3x128 rewired K=3": (cw_cpu_run(), True),
+        "cw10 3x256 plain": (cw_run("cw10"), False),
+        "cw10 3x256 rewired K=3": (cw_run("cw10"), True),
+    }
+    trainers = {}
+    for name, (spec, rewired) in setups.items():
+        learner, state = _training(spec, rewired)
+        _, state = _train_window(learner, state, 50)  # compile
+        trainers[name] = [learner, state]
+    samples: dict[str, list[float]] = {"host loop": [], "HostVecEnv scan": []}
+    samples |= {name: [] for name in setups}
+    for _ in range(args.repeats):  # interleaved, so drifts of the machine hit all alike
+        samples["host loop"].append(_host_loop(args.rounds))
+        rate, env_state = _callback_loop(args.rounds, env, env_state)
+        samples["HostVecEnv scan"].append(rate)
+        for name, pair in trainers.items():
+            rate, pair[1] = _train_window(pair[0], pair[1], args.rounds)
+            samples[name].append(rate)
+    rows = {
+        name: {
+            "median": statistics.median(v),
+            "min": min(v),
+            "max": max(v),
+            "samples": v,
+        }
+        for name, v in samples.items()
+    }
+    host, scan = rows["host loop"]["median"], rows["HostVecEnv scan"]["median"]
+    result = {
+        "command": f"python -m bench.cw --repeats {args.repeats} --rounds {args.rounds}",
+        "machine": {"platform": platform.platform(), "devices": str(jax.devices())},
+        "task": TASK,
+        "rounds_per_window": args.rounds,
+        "env_steps_per_s": rows,
+        "callback_overhead_per_step_ms": 1e3 * (1 / scan - 1 / host),
+    }
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    for name, row in rows.items():
+        print(
+            f"{name:28s} {row['median']:8.1f} env steps/s  [{row['min']:.1f}, {row['max']:.1f}]"
+        )
+    print(f"callback overhead: {result['callback_overhead_per_step_ms']:.3f} ms per step")
+
+
+if __name__ == "__main__":
+    main()
