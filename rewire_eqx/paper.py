@@ -196,9 +196,12 @@ def _against_paper_cw(spec: RunSpec, metrics: list[dict], seeds: int) -> str:
         f"networks: ours {'x'.join(map(str, spec.network.hidden_sizes))}, paper 256x256x256",
         f"success: ours at {scenario.success.replace('_', ' ')}; the published code scores "
         "the last step",
-        f"updates per env step: ours {sac.updates_per_step:g}, paper 1",
         f"seeds: ours {seeds}; the paper's mean over its own seeds",
     ]
+    if sac.updates_per_step != 1:
+        differences.insert(
+            -1, f"updates per env step: ours {sac.updates_per_step:g}, paper 1"
+        )
     lines = [
         f"# {spec.name} beside the paper (Continual World success rates)",
         "",

@@ -47,7 +47,7 @@ class JaxDrift(AbstractEnv):
 
 class HostDrift(gymnasium.Env):
     """The same dynamics as a gymnasium env, truncating itself at LENGTH steps;
-    `info["success"]` is raised while x > 1."""
+    `info["success"]` is raised while x > 1.05."""
 
     observation_space = gymnasium.spaces.Box(-np.inf, np.inf, (1,), np.float64)
     action_space = gymnasium.spaces.Box(-1.0, 1.0, (1,), np.float32)
@@ -62,7 +62,7 @@ class HostDrift(gymnasium.Env):
         self.t += 1
         terminated = abs(self.x) > LIMIT
         truncated = self.t >= LENGTH and not terminated
-        info = {"success": float(self.x > 1.0)}
+        info = {"success": float(self.x > 1.05)}
         return np.array([self.x]), -(self.x**2), terminated, truncated, info
 
 
@@ -110,7 +110,7 @@ def test_host_vec_env_gives_the_transitions_of_the_equivalent_jax_vec_env():
     np.testing.assert_allclose(np.asarray(h_obs)[done], START)
     # success comes from the host's info, at the step that raised it (also at the last
     # step of an episode, which auto-reset replaced by the next episode's first)
-    expected = np.asarray(h_result.next_obs)[..., 0] > 1.0
+    expected = np.asarray(h_result.next_obs)[..., 0] > 1.05
     np.testing.assert_array_equal(np.asarray(h_result.success), expected)
     assert expected[done].any()
 
@@ -207,12 +207,12 @@ def test_unknown_metaworld_task_is_refused_with_the_valid_names():
         ScenarioSpec(domain="metaworld", tasks=("push-v1",))
 
 
-def test_success_mode_is_validated_and_chooses_the_score():
+def test_success_mode_chooses_the_score():
+    # (a bad mode is refused in test_specs_reject_bad_values_naming_the_field)
     spec = ScenarioSpec(domain="metaworld", tasks=("reach-v3",), success="last_step")
     assert spec.score == "success_last_step"
+    assert ScenarioSpec(domain="metaworld", tasks=("reach-v3",)).score == "success_any_step"
     assert ScenarioSpec().score == "return"
-    with pytest.raises(ValueError, match="ScenarioSpec.success='first'.*any_step"):
-        ScenarioSpec(domain="metaworld", tasks=("reach-v3",), success="first")
 
 
 # restated from ../shared/reference/paper-setup.md (Scenarios, Continual World)
@@ -292,9 +292,9 @@ def test_cli_lists_cw_fields_and_refuses_bad_task_and_success_mode_before_compil
 
 def test_first_layer_norm_is_tanh_of_a_numpy_layer_norm_and_commutes_with_permutations():
     net = PlainMLP(5, (6, 4), 2, first_layer_norm=True, key=jax.random.key(0))
-    x = np.asarray(jax.random.normal(jax.random.key(1), (5,)))
+    x = jax.random.normal(jax.random.key(1), (5,))
     w, b = np.asarray(net.hidden[0].weight), np.asarray(net.hidden[0].bias)
-    z = w @ x + b
+    z = w @ np.asarray(x) + b
     first = np.tanh((z - z.mean()) / np.sqrt(z.var() + 1e-5))
     np.testing.assert_allclose(net.features(x), _next(net, first), rtol=1e-5, atol=1e-6)
     # permuting the first layer's neurons (rows) and the next layer's inputs (columns)

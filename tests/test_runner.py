@@ -523,3 +523,28 @@ def test_against_paper_puts_our_committed_comparison_beside_table_1_and_3():
     )
     assert "| full | 1.31 | " + expected + " |" in text
     assert "| + multi-mode | 1.14 | - |" in text
+
+
+def test_references_are_sac_n_finals_and_aucs_and_reuse_the_comparison_run(tmp_path):
+    from rewire_eqx.compare import compare
+    from rewire_eqx.references import references
+
+    spec = _tiny(tmp_path)
+    compare(spec, variants=["sacn"], seeds=1, out=tmp_path / "comparison")
+    folder = tmp_path / "tiny_sacn" / "seed0"
+    written = (folder / "metrics.json").stat().st_mtime_ns
+    table = references(spec, out=tmp_path / "refs.json", command="the command")
+    assert (folder / "metrics.json").stat().st_mtime_ns == written  # reused, not rerun
+    metrics = json.loads((folder / "metrics.json").read_text())
+    R = np.asarray(metrics["R"], np.float64)
+    np.testing.assert_allclose(table["final"], np.diag(R))
+    # return-scored: each AUC is the curve's mean over the task's final reward
+    expected = [
+        np.mean([r for _, r in curve]) / R[i, i]
+        for i, curve in enumerate(metrics["curves"])
+    ]
+    np.testing.assert_allclose(table["auc"], expected)
+    assert json.loads((tmp_path / "refs.json").read_text()) == table
+    assert table["command"] == "the command" and table["score"] == "return"
+    assert table["overrides"].startswith("--scenario.reference-rewards ")
+    assert "--scenario.reference-aucs" in table["overrides"]

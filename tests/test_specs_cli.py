@@ -54,6 +54,8 @@ BAD_VALUES = [
     (ScenarioSpec, "budget_scale", 0.0),
     (ScenarioSpec, "eval_envs", 0),
     (ScenarioSpec, "reference_rewards", (1.0, 2.0)),
+    (ScenarioSpec, "success", "first"),
+    (ScenarioSpec, "domain", "mars"),
     (SACSpec, "num_envs", 0),
     (SACSpec, "discount", 1.5),
     (SACSpec, "target_smoothing", 0.0),
