@@ -92,7 +92,10 @@ def _host_step(handle, actions):
 
 
 class HostVecEnv(AbstractVecEnv):
-    """`AbstractVecEnv` over a registered `HostEngine` (see the module docstring)."""
+    """`AbstractVecEnv` over a registered `HostEngine` (see the module docstring).
+
+    The engine ends its own episodes (Meta-World truncates at its `max_path_length`,
+    set to `episode_length`); `episode_length` bounds evaluation rollouts."""
 
     handle: Int[Array, ""]
     _num_envs: int = eqx.field(static=True)
