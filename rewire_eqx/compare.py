@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rewire_eqx.specs import METHODS, RunSpec, spec_from_dict
 
-__all__ = ["VARIANTS", "compare", "job_folder", "variant_spec"]
+__all__ = ["VARIANTS", "compare", "job_folder", "run_job", "variant_spec"]
 
 VARIANTS: dict[str, dict] = {
     **{name: {"name": name} for name in METHODS},
@@ -48,7 +48,7 @@ def job_folder(spec: RunSpec, variant: str, seed: int) -> Path:
     return Path(spec.output_dir) / f"{spec.name}_{variant}" / f"seed{seed}"
 
 
-def _run_job(job: RunSpec, folder: Path) -> str:
+def run_job(job: RunSpec, folder: Path) -> str:
     """Read, resume or start one job; returns what was done."""
     from rewire_eqx.runner import run
 
@@ -94,7 +94,7 @@ def compare(
                 variant_spec(spec, variant), name=f"{spec.name}_{variant}", seed=seed
             )
             folder = job_folder(spec, variant, seed)
-            done = _run_job(job, folder)
+            done = run_job(job, folder)
             print(f"compare: {variant} seed {seed}: {done} ({folder})", flush=True)
             runs.setdefault(variant, []).append(str(folder))
     metrics, labelled = [], []

@@ -28,12 +28,12 @@ __all__ = ["references"]
 
 def references(spec: RunSpec, *, out: Path, command: str) -> dict:
     """Run (or resume, or read) the SAC-N job of `spec`; write and return the table."""
-    from rewire_eqx.compare import _run_job, job_folder, variant_spec
+    from rewire_eqx.compare import job_folder, run_job, variant_spec
 
     # the job and folder `compare` gives SAC-N: either command reuses the other's run
     job = dataclasses.replace(variant_spec(spec, "sacn"), name=f"{spec.name}_sacn")
     folder = job_folder(spec, "sacn", spec.seed)
-    _run_job(job, folder)
+    run_job(job, folder)
     metrics = json.loads((folder / "metrics.json").read_text())
     R = np.asarray(metrics["R"], np.float64)
     finals = [float(R[i, i]) for i in range(len(metrics["tasks"]))]

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from rewire_eqx import losses, sac
-from rewire_eqx.envs.base import AbstractEnv, JaxVecEnv
+from rewire_eqx.envs.base import JaxVecEnv
 from rewire_eqx.envs.host import GymnasiumEngine, HostVecEnv
+from rewire_eqx.envs.probes import AbstractProbe
 from rewire_eqx.networks import PlainMLP
 from rewire_eqx.scenarios import CW_SCENARIOS, cw_run
 from rewire_eqx.specs import RunSpec, SACSpec, ScenarioSpec
@@ -26,16 +27,8 @@ from rewire_eqx.specs import RunSpec, SACSpec, ScenarioSpec
 START, LIMIT, LENGTH = 0.5, 2.0, 7
 
 
-class JaxDrift(AbstractEnv):
+class JaxDrift(AbstractProbe):
     """x <- x + a; reward -x^2; terminates when |x| > 2; starts at 0.5."""
-
-    @property
-    def obs_size(self) -> int:
-        return 1
-
-    @property
-    def action_size(self) -> int:
-        return 1
 
     def reset(self, key):
         return jnp.asarray(START), jnp.asarray([START])

@@ -16,7 +16,15 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 
-__all__ = ["AbstractEnv", "AbstractVecEnv", "EnvState", "JaxVecEnv", "StepResult"]
+__all__ = [
+    "AbstractEnv",
+    "AbstractVecEnv",
+    "EnvState",
+    "JaxVecEnv",
+    "StepResult",
+    "episode_counters",
+    "first_state",
+]
 
 
 class AbstractEnv(eqx.Module):
@@ -50,6 +58,36 @@ class EnvState(eqx.Module):
     steps: Int[Array, " envs"]
     returns: Float[Array, " envs"]
     key: PRNGKeyArray  # for fresh resets
+
+
+def first_state(
+    obs: Float[Array, "envs obs"], key: PRNGKeyArray, inner: PyTree = None
+) -> EnvState:
+    """The state of freshly reset envs: step counters and returns at 0; finished
+    episodes restart from `inner` (None for envs whose state lives elsewhere)."""
+    num_envs = obs.shape[0]
+    return EnvState(
+        inner=inner,
+        start=inner,
+        start_obs=obs,
+        obs=obs,
+        steps=jnp.zeros(num_envs, jnp.int32),
+        returns=jnp.zeros(num_envs),
+        key=key,
+    )
+
+
+def episode_counters(
+    state: EnvState, reward: Float[Array, " envs"], done: Bool[Array, " envs"]
+) -> tuple[Int[Array, " envs"], Float[Array, " envs"], Float[Array, " envs"]]:
+    """After a step: the step counters and running returns (0 where an episode ended)
+    and the finished episodes' returns (0 elsewhere)."""
+    returns = state.returns + reward
+    return (
+        jnp.where(done, 0, state.steps + 1),
+        jnp.where(done, 0.0, returns),
+        jnp.where(done, returns, 0.0),
+    )
 
 
 class StepResult(eqx.Module):
@@ -164,16 +202,7 @@ class JaxVecEnv(AbstractVecEnv):
     def reset(self, key: PRNGKeyArray) -> EnvState:
         reset_key, key = jax.random.split(key)
         inner, obs = jax.vmap(self.env.reset)(jax.random.split(reset_key, self.num_envs))
-        zeros = jnp.zeros(self.num_envs)
-        return EnvState(
-            inner=inner,
-            start=inner,
-            start_obs=obs,
-            obs=obs,
-            steps=jnp.zeros(self.num_envs, jnp.int32),
-            returns=zeros,
-            key=key,
-        )
+        return first_state(obs, key, inner)
 
     def step(
         self, state: EnvState, actions: Float[Array, "envs act"]
@@ -181,10 +210,9 @@ class JaxVecEnv(AbstractVecEnv):
         inner, next_obs, reward, terminated = jax.vmap(self.env.step)(state.inner, actions)
         reward = reward.astype(jnp.float32)
         terminated = terminated.astype(bool)
-        steps = state.steps + 1
-        truncated = (steps >= self.episode_length) & ~terminated
+        truncated = (state.steps + 1 >= self.episode_length) & ~terminated
         done = terminated | truncated
-        returns = state.returns + reward
+        steps, returns, episode_return = episode_counters(state, reward, done)
         key = state.key
         start, start_obs = state.start, state.start_obs
         if self.fresh_resets:
@@ -196,8 +224,8 @@ class JaxVecEnv(AbstractVecEnv):
             start=state.start,
             start_obs=state.start_obs,
             obs=_where(done, start_obs, next_obs),
-            steps=jnp.where(done, 0, steps),
-            returns=jnp.where(done, 0.0, returns),
+            steps=steps,
+            returns=returns,
             key=key,
         )
         result = StepResult(
@@ -205,7 +233,7 @@ class JaxVecEnv(AbstractVecEnv):
             next_obs=next_obs,
             terminated=terminated,
             truncated=truncated,
-            episode_return=jnp.where(done, returns, 0.0),
+            episode_return=episode_return,
             success=jnp.zeros(self.num_envs, bool),
         )
         return new_state, result

@@ -20,6 +20,7 @@ checkpointed train state resumes with freshly reset episodes (`HostVecEnv.resync
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -30,7 +31,13 @@ import numpy as np
 from jax.experimental import io_callback
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from rewire_eqx.envs.base import AbstractVecEnv, EnvState, StepResult
+from rewire_eqx.envs.base import (
+    AbstractVecEnv,
+    EnvState,
+    StepResult,
+    episode_counters,
+    first_state,
+)
 
 __all__ = ["GymnasiumEngine", "HostEngine", "HostStep", "HostVecEnv", "register_engine"]
 
@@ -135,16 +142,7 @@ class HostVecEnv(AbstractVecEnv):
         seed_key, key = jax.random.split(key)
         seed = jax.random.randint(seed_key, (), 0, 2**30, dtype=jnp.int32)
         obs = io_callback(_host_reset, self._obs_shape(), self.handle, seed, ordered=True)
-        zeros = jnp.zeros(self.num_envs)
-        return EnvState(
-            inner=None,
-            start=None,
-            start_obs=obs,
-            obs=obs,
-            steps=jnp.zeros(self.num_envs, jnp.int32),
-            returns=zeros,
-            key=key,
-        )
+        return first_state(obs, key)
 
     def step(
         self, state: EnvState, actions: Float[Array, "envs act"]
@@ -163,24 +161,16 @@ class HostVecEnv(AbstractVecEnv):
             _host_step, shapes, self.handle, actions, ordered=True
         )
         truncated = truncated & ~terminated
-        done = terminated | truncated
-        returns = state.returns + reward
-        steps = state.steps + 1
-        new_state = EnvState(
-            inner=None,
-            start=None,
-            start_obs=state.start_obs,
-            obs=obs,
-            steps=jnp.where(done, 0, steps),
-            returns=jnp.where(done, 0.0, returns),
-            key=state.key,
+        steps, returns, episode_return = episode_counters(
+            state, reward, terminated | truncated
         )
+        new_state = dataclasses.replace(state, obs=obs, steps=steps, returns=returns)
         result = StepResult(
             reward=reward,
             next_obs=next_obs,
             terminated=terminated,
             truncated=truncated,
-            episode_return=jnp.where(done, returns, 0.0),
+            episode_return=episode_return,
             success=success,
         )
         return new_state, result
@@ -230,8 +220,9 @@ class GymnasiumEngine(HostEngine):
             obs, _ = self.vec.reset()
         return obs.reshape(self.num_envs, -1)
 
-    def _per_env(self, info: dict, key: str, default) -> np.ndarray:
-        values = np.full(self.num_envs, default, dtype=np.asarray(default).dtype)
+    def _per_env(self, info: dict, key: str) -> np.ndarray:
+        """`info[key]` per env as floats, 0 for envs that did not report it."""
+        values = np.zeros(self.num_envs)
         if key in info:
             mask = info.get(f"_{key}", np.ones(self.num_envs, bool))
             values[mask] = np.asarray(info[key])[mask]
@@ -241,12 +232,12 @@ class GymnasiumEngine(HostEngine):
         obs, reward, terminated, truncated, info = self.vec.step(actions)
         obs = np.asarray(obs, np.float64).reshape(self.num_envs, -1)
         done = np.logical_or(terminated, truncated)
-        success = self._per_env(info, self.success_key, 0.0) > 0
+        success = self._per_env(info, self.success_key) > 0
         next_obs = obs.copy()
         if done.any():
             final_obs = info["final_obs"]
             final_info = info["final_info"]
-            final_success = self._per_env(final_info, self.success_key, 0.0) > 0
+            final_success = self._per_env(final_info, self.success_key) > 0
             for i in np.flatnonzero(done):
                 next_obs[i] = np.asarray(final_obs[i], np.float64).reshape(-1)
                 success[i] = final_success[i]
