@@ -1,0 +1,256 @@
+"""Our SAC against brax.training's SAC on Brax HalfCheetah (`normal`), learning curves.
+
+    python -m bench.peer --seeds 0 1 2 --steps 100000          # both learners, matched
+    python -m bench.peer --setup paper --seeds 0 1 2 --steps 100000   # ours, paper's SAC
+
+`matched`: both learners get the same work and the same SAC: 16 envs, one gradient
+update per env step, 3x128 LeakyReLU (slope 0.2) networks, batch 256, Adam 3e-4 for
+actor, critics and temperature, the actor, temperature and target critics updated at
+every critic update (Polyak 0.005), initial temperature 1, target entropy -0.5 x action
+size (brax.training's fixed value), discount 0.99, reward scale 1, 768 transitions before
+learning, 1.28M-transition buffer, deterministic evaluation on 16 envs (one 1000-step
+episode each). What stays different is stated in the report: brax.training drops the
+critic loss of time-limit-truncated transitions (we bootstrap them), prefills its buffer
+with the initial policy (we step uniformly random actions for the first round, then the
+policy), and initialises its layers with LeCun-uniform (we use the PyTorch default).
+
+`paper`: ours only, with the paper's HalfCheetah-forgetting SAC row (actor lr 1e-3,
+critic lr 3e-4, policy / target delay 2 / 2, target entropy -2 x action size, initial
+temperature 2) at the same CPU-scale size (16 envs, 1 update per step, 3x128).
+
+Every (setup, learner, seed) writes `<out>/<setup>/<learner>_seed<k>.json` when it
+finishes and is skipped when that file exists, so the command resumes after a stop; the
+summary (`summary.json`, `table.md`, `curves.png`) is rebuilt from what exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+SETUPS = ("matched", "paper")
+NUM_ENVS = 16
+HIDDEN = (128, 128, 128)
+LEARNING_STARTS = 768
+EVALS = 10
+
+
+def our_spec(setup: str, seed: int, steps: int, output_dir: str):
+    """The single-task run of our learner (FT-1 on one task is plain SAC)."""
+    from rewire_eqx.scenarios import brax_run
+    from rewire_eqx.specs import MethodSpec, NetworkSpec
+
+    base = brax_run("halfcheetah_forgetting")
+    sac_spec = dataclasses.replace(
+        base.sac,
+        num_envs=NUM_ENVS,
+        updates_per_step=1.0,
+        learning_starts=LEARNING_STARTS,
+        start_steps=NUM_ENVS,
+        critic=NetworkSpec(hidden_sizes=HIDDEN),
+    )
+    if setup == "matched":
+        sac_spec = dataclasses.replace(
+            sac_spec,
+            actor_lr=3e-4,
+            critic_lr=3e-4,
+            alpha_lr=3e-4,
+            policy_update_delay=1,
+            target_update_delay=1,
+            init_temperature=1.0,
+            target_entropy_scale=-0.5,
+            reward_scale=1.0,
+        )
+    scenario = dataclasses.replace(
+        base.scenario,
+        tasks=("normal",),
+        steps_per_task=steps,
+        eval_envs=NUM_ENVS,
+        eval_rollouts=1,
+        evals_per_task=EVALS,
+    )
+    return dataclasses.replace(
+        base,
+        name=f"peer_{setup}",
+        seed=seed,
+        scenario=scenario,
+        sac=sac_spec,
+        network=NetworkSpec(hidden_sizes=HIDDEN),
+        method=MethodSpec(name="ft1"),
+        output_dir=output_dir,
+    )
+
+
+def run_ours(setup: str, seed: int, steps: int, work_dir: Path) -> dict:
+    from rewire_eqx.compare import run_job
+
+    spec = our_spec(setup, seed, steps, str(work_dir))
+    folder = work_dir / setup / f"ours_seed{seed}"
+    start = time.perf_counter()
+    run_job(spec, folder)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    return {
+        "learner": "rewire_eqx SAC",
+        "setup": setup,
+        "seed": seed,
+        "curve": metrics["curves"][0],
+        "final": metrics["R"][0][0],
+        "wall_s": time.perf_counter() - start,
+        "env_steps_per_s": metrics["env_steps_per_s"],
+        "run_folder": str(folder),
+    }
+
+
+def run_peer(seed: int, steps: int) -> dict:
+    """brax.training's SAC with the matched settings (see the module docstring)."""
+    from bench.brax_peer import install_shim
+
+    install_shim()
+    from brax.training.agents.sac import networks as sac_networks
+    from brax.training.agents.sac import train as sac_train
+    from flax import linen
+
+    from rewire_eqx.envs.brax_env import brax_env
+
+    curve: list[list[float]] = []
+    times: list[float] = []
+
+    def progress(step, metrics):
+        times.append(time.perf_counter())
+        curve.append([int(step), float(metrics["eval/episode_reward"])])
+        print(f"peer seed {seed}: step {int(step)} reward {curve[-1][1]:.1f}", flush=True)
+
+    env = brax_env("halfcheetah", backend="generalized").env  # brax's own env
+    start = time.perf_counter()
+    sac_train.train(
+        environment=env,
+        num_timesteps=steps,
+        episode_length=1000,
+        num_envs=NUM_ENVS,
+        num_eval_envs=NUM_ENVS,
+        learning_rate=3e-4,
+        discounting=0.99,
+        batch_size=256,
+        num_evals=EVALS + 1,
+        min_replay_size=LEARNING_STARTS,
+        max_replay_size=1_280_000,
+        grad_updates_per_step=NUM_ENVS,
+        deterministic_eval=True,
+        network_factory=functools.partial(
+            sac_networks.make_sac_networks,
+            hidden_layer_sizes=HIDDEN,
+            activation=functools.partial(linen.leaky_relu, negative_slope=0.2),
+        ),
+        progress_fn=progress,
+        seed=seed,
+    )
+    return {
+        "learner": "brax.training SAC",
+        "setup": "matched",
+        "seed": seed,
+        "curve": curve[1:],  # the first evaluation is of the untrained policy
+        "final": curve[-1][1],
+        "wall_s": time.perf_counter() - start,
+        "env_steps_per_s": None,
+    }
+
+
+def summarise(out: Path) -> dict:
+    """Final rewards per learner with a bootstrap 95% CI of the mean, table and PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(p.read_text()) for p in sorted(out.glob("*/*_seed*.json"))]
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(f"{row['learner']} ({row['setup']})", []).append(row)
+    summary = {}
+    rng = np.random.default_rng(0)
+    for label, group in groups.items():
+        finals = np.array([r["final"] for r in group])
+        boot = rng.choice(finals, size=(10_000, len(finals))).mean(axis=1)
+        summary[label] = {
+            "seeds": [r["seed"] for r in group],
+            "finals": finals.tolist(),
+            "mean": float(finals.mean()),
+            "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
+            "best_during_training": [max(v for _, v in r["curve"]) for r in group],
+            "wall_s": [r["wall_s"] for r in group],
+        }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    lines = [
+        "| learner (setup) | seeds | final reward per seed | mean [95% bootstrap CI] "
+        "| best evaluation per seed |",
+        "|---|---|---|---|---|",
+    ]
+    for label, s in summary.items():
+        lines.append(
+            f"| {label} | {len(s['seeds'])} | "
+            + " / ".join(f"{v:.0f}" for v in s["finals"])
+            + f" | {s['mean']:.0f} [{s['ci95'][0]:.0f}, {s['ci95'][1]:.0f}] | "
+            + " / ".join(f"{v:.0f}" for v in s["best_during_training"])
+            + " |"
+        )
+    (out / "table.md").write_text("\n".join(lines) + "\n")
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, group in groups.items():
+        steps = np.array([s for s, _ in group[0]["curve"]])
+        values = np.array([[v for _, v in r["curve"]] for r in group])
+        line = ax.plot(steps, values.mean(axis=0), label=f"{label}, {len(group)} seeds")[0]
+        ax.fill_between(
+            steps, values.min(axis=0), values.max(axis=0), alpha=0.2, color=line.get_color()
+        )
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("evaluation return (deterministic)")
+    ax.set_title("HalfCheetah normal: mean and min-max over seeds")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "curves.png", dpi=120)
+    plt.close(fig)
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--setup", choices=SETUPS, default="matched")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=100_000)
+    parser.add_argument("--learners", nargs="+", choices=("ours", "peer"), default=None)
+    parser.add_argument("--out", default="runs/sac_peer")
+    parser.add_argument(
+        "--work-dir", default="/tmp/rewire_eqx_peer", help="our run folders (large)"
+    )
+    args = parser.parse_args()
+    learners = args.learners or (["ours", "peer"] if args.setup == "matched" else ["ours"])
+    if args.setup == "paper" and "peer" in learners:
+        parser.error("--setup paper runs only our learner (the peer has no delays)")
+    out = Path(args.out)
+    (out / args.setup).mkdir(parents=True, exist_ok=True)
+    for seed in args.seeds:
+        for learner in learners:
+            path = out / args.setup / f"{learner}_seed{seed}.json"
+            if path.exists():
+                print(f"{path}: done, kept", flush=True)
+                continue
+            if learner == "ours":
+                row = run_ours(args.setup, seed, args.steps, Path(args.work_dir))
+            else:
+                row = run_peer(seed, args.steps)
+            row["steps"] = args.steps
+            path.write_text(json.dumps(row, indent=2))
+            print(f"{path}: final {row['final']:.1f} in {row['wall_s']:.0f} s", flush=True)
+    summary = summarise(out)
+    print((out / "table.md").read_text())
+    del summary
+
+
+if __name__ == "__main__":
+    main()
