@@ -1,6 +1,9 @@
 """`python -m rewire_eqx compare PATH`: every method (and Rewire's ablations) on one
 scenario over several seeds, then one report in an output folder: `table.md` (mean ± std
-over seeds), `runs.json` (the run folders), `metrics/<variant>_seed<k>.json` (copies of
+over seeds), `intervals.md` / `intervals.json` (means with stratified bootstrap 95%
+intervals, normalised by the comparison's own SAC-N runs when it has them),
+`rewire_diagnostics.md` (per Rewire run and task: r0, mode rewards, kept mode,
+roll-back, adapter moves, alignment residual, weight drift), `runs.json` (the run folders), `metrics/<variant>_seed<k>.json` (copies of
 each run's metrics) and `<variant>/` plots of its first seed.
 
 Each (variant, seed) job has a fixed run folder, `<output_dir>/<spec name>_<variant>/
@@ -18,29 +21,51 @@ from pathlib import Path
 
 from rewire_eqx.specs import METHODS, RunSpec, spec_from_dict
 
-__all__ = ["VARIANTS", "compare", "job_folder", "run_job", "variant_spec"]
+__all__ = ["HEAD_SENSITIVE", "VARIANTS", "compare", "job_folder", "run_job", "variant_spec"]
+
+HEAD_SENSITIVE = ("ft1", "ft_l2", "ewc", "packnet", "csp")
+"""Baselines whose one network serves every task, so that a head per slot or one shared
+head changes what they can keep (SAC-N, FT-N and PNN keep a network per task)."""
 
 VARIANTS: dict[str, dict] = {
     **{name: {"name": name} for name in METHODS},
     "rewire_no_caching": {"name": "rewire", "caching": False},
     "rewire_no_multi_mode": {"name": "rewire", "multi_mode": False},
     "rewire_no_alignment": {"name": "rewire", "alignment": False},
+    "rewire_single": {"name": "rewire", "multi_mode": False, "alignment": False},
+    "rewire_single_no_caching": {
+        "name": "rewire",
+        "caching": False,
+        "multi_mode": False,
+        "alignment": False,
+    },
     "rewire_code_adapters": {"name": "rewire", "permutation": {"adapter_form": "code"}},
     "packnet_retrain_half": {"name": "packnet", "packnet_retrain_share": 0.5},
+    **{
+        f"{name}_shared_head": {"name": name, "task_heads": False}
+        for name in HEAD_SENSITIVE
+    },
 }
 """Compared configurations, as changes to the spec's `MethodSpec` (so a scenario's
-baseline settings, e.g. PNN's width, carry over) and, under "permutation", to its
-`PermutationSpec`: every method, Rewire without each of its parts, Rewire with the
-published code's adapter form, and PackNet with half of each task's budget spent
-retraining after pruning (instead of 10%)."""
+baseline settings, e.g. PNN's width, carry over), under "permutation" to its
+`PermutationSpec`, and under "task_heads" to `RunSpec.task_heads`: every method; Rewire
+without each of its parts; the rungs of the paper's Table 3 that are not one of those
+(one mode without alignment, with and without caching: with alignment off Rewire keeps
+FT-L2's pull to the previous weights, Eq. 7); Rewire with the published code's adapter
+form; PackNet with half of each task's budget spent retraining after pruning (instead of
+10%); and the one-network baselines with one head shared by all tasks, as the published
+code runs them (`<method>_shared_head`), beside a head per slot as Rewire has."""
 
 
 def variant_spec(spec: RunSpec, variant: str) -> RunSpec:
     """The spec with a variant's changes applied."""
     changes = dict(VARIANTS[variant])
     permutation = dataclasses.replace(spec.permutation, **changes.pop("permutation", {}))
+    task_heads = changes.pop("task_heads", spec.task_heads)
     method = dataclasses.replace(spec.method, **changes)
-    return dataclasses.replace(spec, method=method, permutation=permutation)
+    return dataclasses.replace(
+        spec, method=method, permutation=permutation, task_heads=task_heads
+    )
 
 
 def job_folder(spec: RunSpec, variant: str, seed: int) -> Path:
@@ -81,7 +106,13 @@ def compare(
     """Run every variant for `seeds` seeds (sequentially), skipping finished jobs and
     resuming unfinished ones; write and return a report (with `against_paper`, also
     `against_paper.md`: our table beside the paper's Table 1 and Table 3)."""
-    from rewire_eqx.report import format_table, load_metrics, plot
+    from rewire_eqx.report import (
+        format_table,
+        interval_table,
+        load_metrics,
+        plot,
+        rewire_diagnostics,
+    )
 
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
@@ -111,10 +142,16 @@ def compare(
     table = format_table(metrics)
     (out / "runs.json").write_text(json.dumps(runs, indent=2) + "\n")
     (out / "table.md").write_text(table + "\n")
+    intervals, interval_json = interval_table(labelled)
+    (out / "intervals.md").write_text(intervals + "\n")
+    (out / "intervals.json").write_text(json.dumps(interval_json, indent=2) + "\n")
+    table = table + "\n\n" + intervals
+    if any(m["method"] == "rewire" for m in labelled):
+        (out / "rewire_diagnostics.md").write_text(rewire_diagnostics(labelled) + "\n")
     if against_paper:
         from rewire_eqx.paper import against_paper as beside_paper
 
-        paper = beside_paper(spec, labelled, seeds)
+        paper = beside_paper(spec, labelled, seeds, intervals=interval_json)
         (out / "against_paper.md").write_text(paper + "\n")
         table = table + "\n\n" + paper
     return table

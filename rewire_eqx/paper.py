@@ -78,15 +78,19 @@ PAPER_CW: dict[str, tuple[float, float]] = {
 
 PAPER_TABLE3: tuple[tuple[str, float, str | None], ...] = (
     ("FT-L2", 0.67, "ft_l2"),
-    ("+ rewiring without caching", 0.76, None),
-    ("+ rewiring", 0.95, None),
-    ("+ multi-mode", 1.14, None),
-    ("+ alignment", 1.15, None),
+    (
+        "+ rewiring without caching (one mode, no alignment)",
+        0.76,
+        "rewire_single_no_caching",
+    ),
+    ("+ rewiring (one mode, no alignment)", 0.95, "rewire_single"),
+    ("+ rewiring + multi-mode (no alignment)", 1.14, "rewire_no_alignment"),
+    ("+ rewiring + alignment (one mode)", 1.15, "rewire_no_multi_mode"),
     ("full", 1.31, "rewire"),
 )
-"""Table 3 (HalfCheetah forgetting): each rung adds a part; the last column names our
-variant that matches the rung exactly (our ablations remove one part from the full
-method instead, so the middle rungs have none)."""
+"""Table 3 (HalfCheetah forgetting): FT-L2, then Rewire with parts switched on (the
+Rewire rows keep FT-L2's weight regulariser where alignment is off); the last column
+names our variant with exactly those parts."""
 
 _PAPER_SETUP = {
     "steps_per_task": 1_000_000,
@@ -117,23 +121,31 @@ def _differences(spec: RunSpec, column: str, seeds: int) -> list[str]:
         lines.append(f"updates per env step: ours {sac.updates_per_step:g}, paper 0.5")
     heads = "a head per slot" if spec.task_heads else "one shared head"
     lines.append(
-        f"heads: ours {heads} for every method; paper: Rewire a head per slot, the "
-        "baselines one shared head"
+        f"heads: ours {heads}, and one shared head in the `<method>_shared_head` "
+        "variants; paper: Rewire a head per slot, the baselines one shared head"
     )
     lines.append(f"seeds: ours {seeds}; the paper's mean ± std over its own seeds")
     return lines
 
 
-def _ours(metrics: list[dict], variant: str) -> tuple[str, str]:
+def _ours(
+    metrics: list[dict], variant: str | None, intervals: dict | None = None
+) -> tuple[str, str]:
     runs = [m for m in metrics if m.get("variant") == variant]
     if not runs:
         return "-", "-"
+    size = f"{runs[0]['model_size']:.2f}"
+    row = (intervals or {}).get("variants", {}).get(variant)
+    if row and row.get("performance"):
+        p = row["performance"]
+        return f"{p['point']:.2f} [{p['low']:.2f}, {p['high']:.2f}] ({len(runs)})", size
     values = [m["average_performance"] for m in runs]
-    ap = f"{np.mean(values):.2f} ± {np.std(values):.2f} ({len(values)})"
-    return ap, f"{runs[0]['model_size']:.2f}"
+    return f"{np.mean(values):.2f} ± {np.std(values):.2f} ({len(values)})", size
 
 
-def against_paper(spec: RunSpec, metrics: list[dict], seeds: int) -> str:
+def against_paper(
+    spec: RunSpec, metrics: list[dict], seeds: int, *, intervals: dict | None = None
+) -> str:
     """A markdown report of our comparison beside the paper's Table 1 and Table 3.
 
     **Arguments:**
@@ -141,12 +153,15 @@ def against_paper(spec: RunSpec, metrics: list[dict], seeds: int) -> str:
     - `spec`: the compared scenario's spec.
     - `metrics`: each run's `metrics.json`, with a `variant` key added.
     - `seeds`: the seeds per variant.
+    - `intervals`: `report.interval_table`'s JSON; when given, our average performance
+      is its mean [stratified bootstrap 95% interval] (normalised by the comparison's
+      SAC-N), else the mean ± std of each run's own `average_performance`.
 
     **Returns:** the report (header of differences, then the two tables).
     """
     domain = spec.scenario.domain
     if domain == "metaworld":
-        return _against_paper_cw(spec, metrics, seeds)
+        return _against_paper_cw(spec, metrics, seeds, intervals)
     column = domain if domain in ("halfcheetah", "ant", "humanoid") else "halfcheetah"
     lines = [
         f"# {spec.name} beside the paper ({column} column of Table 1; Table 3)",
@@ -155,38 +170,36 @@ def against_paper(spec: RunSpec, metrics: list[dict], seeds: int) -> str:
         "",
         *[f"- {d}" for d in _differences(spec, column, seeds)],
         "",
-        "| method | ours: average performance (runs) | ours: model size | paper: average performance | paper: model size |",
-        "|---|---|---|---|---|",
+        "| method | ours: average performance (runs) | ours, one shared head | ours: model size | paper: average performance | paper: model size |",
+        "|---|---|---|---|---|---|",
     ]
     for method, row in PAPER_TABLE1.items():
         mean, std, size = row[column]
-        ap, our_size = _ours(metrics, method)
+        ap, our_size = _ours(metrics, method, intervals)
+        shared = _ours(metrics, f"{method}_shared_head", intervals)[0]
         lines.append(
-            f"| {method} | {ap} | {our_size} | {mean:.2f} ± {std:.2f} | {size:g} |"
+            f"| {method} | {ap} | {shared} | {our_size} | {mean:.2f} ± {std:.2f} | {size:g} |"
         )
     lines += [
         "",
-        "Table 3 (HalfCheetah forgetting in the paper): rungs add one part each; ours are",
-        "the matching variants where one exists.",
+        "Table 3 (HalfCheetah forgetting in the paper): FT-L2, then Rewire with the",
+        "listed parts; ours are the variants with exactly those parts.",
         "",
         "| rung | paper | ours |",
         "|---|---|---|",
     ]
     for rung, value, variant in PAPER_TABLE3:
-        ours = _ours(metrics, variant)[0] if variant else "-"
-        lines.append(f"| {rung} | {value:.2f} | {ours} |")
-    ablations = [
-        v
-        for v in ("rewire_no_caching", "rewire_no_multi_mode", "rewire_no_alignment")
-        if any(m.get("variant") == v for m in metrics)
-    ]
-    if ablations:
-        lines += ["", "Our ablations (the full method minus one part):", ""]
-        lines += [f"- {v}: {_ours(metrics, v)[0]}" for v in ablations]
+        ours = _ours(metrics, variant, intervals)[0]
+        lines.append(f"| {rung} | {value:.2f} | {ours} ({variant}) |")
+    if any(m.get("variant") == "rewire_no_caching" for m in metrics):
+        ours = _ours(metrics, "rewire_no_caching", intervals)[0]
+        lines += ["", f"Also: the full method without caching (rewire_no_caching): {ours}"]
     return "\n".join(lines)
 
 
-def _against_paper_cw(spec: RunSpec, metrics: list[dict], seeds: int) -> str:
+def _against_paper_cw(
+    spec: RunSpec, metrics: list[dict], seeds: int, intervals: dict | None
+) -> str:
     """Continual World: our mean final success rate beside the paper's CW3 and CW10."""
     scenario, sac = spec.scenario, spec.sac
     differences = [
@@ -213,6 +226,6 @@ def _against_paper_cw(spec: RunSpec, metrics: list[dict], seeds: int) -> str:
         "|---|---|---|---|---|",
     ]
     for method, (cw3, cw10) in PAPER_CW.items():
-        ap, size = _ours(metrics, method)
+        ap, size = _ours(metrics, method, intervals)
         lines.append(f"| {method} | {ap} | {size} | {cw3:.2f} | {cw10:.2f} |")
     return "\n".join(lines)

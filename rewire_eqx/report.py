@@ -3,12 +3,20 @@ over runs) and PNG plots (reward curves per task, R heatmap)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ReportError", "load_metrics", "report"]
+__all__ = [
+    "ReportError",
+    "interval_table",
+    "load_metrics",
+    "report",
+    "rewire_diagnostics",
+    "task_scores",
+]
 
 _TABLE_FIELDS = (
     "average_performance",
@@ -115,6 +123,121 @@ def plot(metrics: dict, out_dir: Path) -> list[Path]:
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
     return paths
+
+
+def _reference(runs: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Per task: SAC-N's mean final score (over its runs) and the mean AUC of its
+    training curves divided by that score (Brax); success rates are not divided."""
+    finals = np.mean([np.diag(np.asarray(m["R"], np.float64)) for m in runs], axis=0)
+    aucs = np.mean(
+        [[np.mean([v for _, v in curve]) for curve in m["curves"]] for m in runs], axis=0
+    )
+    if runs[0].get("domain") == "metaworld":
+        return np.ones_like(finals), aucs
+    return finals, aucs / finals
+
+
+def task_scores(metrics: dict, finals: np.ndarray, aucs: np.ndarray | None) -> dict:
+    """One run's per-task scores against per-task references: final performance
+    `R[T-1, j] / ref_j`, forgetting `(R[j, j] - R[T-1, j]) / ref_j` (tasks before the
+    last), forward transfer `(AUC_j - AUC_ref_j) / (1 - AUC_ref_j)` with `AUC_j` the mean
+    of task j's curve divided by `ref_j` (None without reference AUCs) and model size."""
+    R = np.asarray(metrics["R"], np.float64)
+    last = R.shape[0] - 1
+    transfer = None
+    if aucs is not None:
+        own = np.array([np.mean([v for _, v in c]) for c in metrics["curves"]]) / finals
+        transfer = ((own - aucs) / (1.0 - aucs)).tolist()
+    return {
+        "performance": (R[last] / finals).tolist(),
+        "forgetting": ((np.diag(R) - R[last]) / finals)[:last].tolist(),
+        "forward_transfer": transfer,
+        "model_size": [metrics["model_size"]],
+    }
+
+
+def interval_table(labelled: list[dict], *, reps: int = 10_000) -> tuple[str, dict]:
+    """Markdown table and JSON of every variant's average performance, forgetting,
+    forward transfer and model size, each a mean with a stratified bootstrap 95%
+    interval over (runs x tasks) (`stats.stratified_bootstrap`).
+
+    `labelled`: `metrics.json` contents with a `variant` key. With SAC-N among them
+    (variant `sacn`), scores are normalised per task by SAC-N's mean final reward and
+    forward transfer uses SAC-N's curves as the single-task reference (the paper's
+    definitions); otherwise raw scores and no forward transfer.
+    """
+    from rewire_eqx.stats import stratified_bootstrap
+
+    groups: dict[str, list[dict]] = {}
+    for m in labelled:
+        groups.setdefault(m["variant"], []).append(m)
+    if "sacn" in groups:
+        finals, aucs = _reference(groups["sacn"])
+        basis = "normalised per task by SAC-N's mean final score over its runs; forward "
+        basis += "transfer against SAC-N's training curves"
+    else:
+        finals, aucs = np.ones(len(labelled[0]["tasks"])), None
+        basis = "raw scores (no SAC-N runs to normalise by); no forward transfer"
+    fields = ("performance", "forgetting", "forward_transfer", "model_size")
+    table: dict = {"basis": basis, "reference_finals": finals.tolist(), "variants": {}}
+    lines = [
+        f"Mean [stratified bootstrap 95% interval over runs x tasks]; {basis}.",
+        "",
+        "| variant | runs | average performance | forgetting | forward transfer "
+        "| model size |",
+        "|---|---|---|---|---|---|",
+    ]
+    for variant, runs in groups.items():
+        scores = [task_scores(m, finals, aucs) for m in runs]
+        row: dict = {"seeds": [m["seed"] for m in runs]}
+        cells = []
+        for field in fields:
+            matrix = [s[field] for s in scores]
+            if matrix[0] is None or not matrix[0]:
+                row[field] = None
+                cells.append("-")
+                continue
+            interval = stratified_bootstrap(np.asarray(matrix), reps=reps)
+            row[field] = dataclasses.asdict(interval)
+            cells.append(str(interval))
+        table["variants"][variant] = row
+        lines.append(f"| {variant} | {len(runs)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines), table
+
+
+def _mean_or_dash(values) -> str:
+    return f"{np.mean(values):.2f}" if values else "-"
+
+
+def rewire_diagnostics(labelled: list[dict]) -> str:
+    """Markdown table of what Rewire did at every task of every run: the reward before
+    training (r0), each mode's reward, the kept mode, roll-back, and (mean over hidden
+    layers) the share of neurons the adapters moved, the alignment residual
+    `||W - Z^T W_old A|| / ||W_old||` and the weight drift `||W - W_old|| / ||W_old||`."""
+    lines = [
+        "| variant | seed | task | R[t, t] | r0 | mode rewards | kept | rolled back "
+        "| adapters moved (out / in) | alignment residual | weight drift |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for m in labelled:
+        if m.get("method") != "rewire":
+            continue
+        for t, facts in enumerate(m["task_facts"]):
+            before = m["reward_before"][t]
+            modes = " / ".join(f"{r:.0f}" for r in facts.get("mode_rewards", [])) or "-"
+            moved = (
+                f"{_mean_or_dash(facts.get('adapter_out_moved', []))} / "
+                f"{_mean_or_dash(facts.get('adapter_in_moved', []))}"
+            )
+            lines.append(
+                f"| {m['variant']} | {m['seed']} | {t}: {m['tasks'][t]} "
+                f"| {m['R'][t][t]:.0f} | {'-' if before is None else f'{before:.0f}'} "
+                f"| {modes} | {facts.get('kept_mode', '-')} "
+                f"| {'yes' if facts.get('rolled_back') else 'no'} | {moved} "
+                f"| {_mean_or_dash(facts.get('alignment_residual', []))} "
+                f"| {_mean_or_dash(facts.get('weight_drift', []))} |"
+            )
+    return "\n".join(lines)
 
 
 def report(run_dirs: list[str], *, plots: bool = True) -> str:

@@ -20,6 +20,7 @@ __all__ = [
     "CW_SCENARIOS",
     "PUBLISHED",
     "PublishedSettings",
+    "brax_cpu_run",
     "brax_run",
     "cw_cpu_run",
     "cw_run",
@@ -201,6 +202,53 @@ def brax_run(name: str) -> RunSpec:
             align_beta=row.align_coef,
             l2_coef=row.ft_l2_coef,
             ewc_coef=row.ewc_coef,
+        ),
+    )
+
+
+BRAX_CPU_ENVS = 16
+"""Training envs of the CPU-scale Brax set-up (one gradient update per env step)."""
+
+
+def brax_cpu_run(
+    name: str, *, tasks: tuple[str, ...] | None = None, steps_per_task: int = 60_000
+) -> RunSpec:
+    """A Brax scenario shrunk to run on 2 CPU cores: the scenario's published row (tau,
+    noise, cycle, coefficients, learning rates, delays, target entropy), with 16 envs,
+    one gradient update per env step (the paper: 128 envs, 0.5), 3x128 networks (3x256),
+    `steps_per_task` env steps per task (1M), 768 transitions before learning, a
+    uniformly random first round, evaluation on 16 envs x 1 episode (512 x 10), and
+    PackNet's retraining scaled with the budget (100k updates per 1M steps).
+
+    `tasks` replaces the scenario's task sequence (default: its distinct tasks once);
+    tasks keep their slots `t mod cycle`.
+    """
+    spec = brax_run(name)
+    body = NetworkSpec(hidden_sizes=(128, 128, 128))
+    tasks = BRAX_SCENARIOS[name] if tasks is None else tuple(tasks)
+    return dataclasses.replace(
+        spec,
+        name=f"{name}_cpu",
+        scenario=dataclasses.replace(
+            spec.scenario,
+            tasks=tasks,
+            steps_per_task=steps_per_task,
+            eval_envs=16,
+            eval_rollouts=1,
+            evals_per_task=6,
+        ),
+        sac=dataclasses.replace(
+            spec.sac,
+            num_envs=BRAX_CPU_ENVS,
+            updates_per_step=1.0,
+            learning_starts=768,
+            start_steps=BRAX_CPU_ENVS,
+            critic=body,
+        ),
+        network=body,
+        method=dataclasses.replace(
+            spec.method,
+            packnet_retrain_updates=max(1, round(100_000 * steps_per_task / 1_000_000)),
         ),
     )
 

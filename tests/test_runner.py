@@ -257,7 +257,10 @@ def test_compare_runs_every_variant_and_seed_and_writes_a_report(tmp_path):
         "| tiny_ft1 | ft1 | 2 |" in table
         and "| tiny_rewire_no_caching | rewire | 2 |" in table
     )
-    assert (out / "table.md").read_text().strip() == table.strip()
+    assert (out / "table.md").read_text().strip() in table
+    intervals = (out / "intervals.md").read_text()
+    assert "| ft1 | 2 |" in intervals and intervals.strip() in table
+    assert set(json.loads((out / "intervals.json").read_text())["variants"]) == set(runs)
     assert (out / "ft1" / "R_heatmap.png").is_file()
     copied = json.loads((out / "metrics" / "ft1_seed1.json").read_text())
     assert runs["ft1"][1] == str(tmp_path / "tiny_ft1" / "seed1")
@@ -284,6 +287,21 @@ def test_an_unwritable_output_dir_is_refused_in_one_line(tmp_path, capsys):
         assert err.startswith("error: ") and "not writable" in err and err.count("\n") == 1
     finally:
         locked.chmod(0o700)
+
+
+def test_variants_switch_parts_and_heads_as_named(tmp_path):
+    from rewire_eqx.compare import HEAD_SENSITIVE, VARIANTS, variant_spec
+
+    spec = _tiny(tmp_path)
+    for name in HEAD_SENSITIVE:
+        shared = variant_spec(spec, f"{name}_shared_head")
+        assert shared.method.name == name and shared.task_heads is False
+        assert variant_spec(spec, name).task_heads is True
+    single = variant_spec(spec, "rewire_single").method
+    assert (single.caching, single.multi_mode, single.alignment) == (True, False, False)
+    bare = variant_spec(spec, "rewire_single_no_caching").method
+    assert (bare.caching, bare.multi_mode, bare.alignment) == (False, False, False)
+    assert "sacn_shared_head" not in VARIANTS and "pnn_shared_head" not in VARIANTS
 
 
 def test_compare_stopped_midway_skips_finished_jobs_and_resumes_the_rest(
@@ -518,11 +536,27 @@ def test_against_paper_puts_our_committed_comparison_beside_table_1_and_3():
     expected = f"{np.mean(ours):.2f} ± {np.std(ours):.2f} ({len(ours)})"
     mean, std, size = PAPER_TABLE1["rewire"]["halfcheetah"]
     assert (
-        f"| rewire | {expected} |" in text
+        f"| rewire | {expected} | - |" in text
         and f"{mean:.2f} ± {std:.2f} | {size:g} |" in text
     )
-    assert "| full | 1.31 | " + expected + " |" in text
-    assert "| + multi-mode | 1.14 | - |" in text
+    assert "| full | 1.31 | " + expected + " (rewire) |" in text
+    # the rung "+ multi-mode" is Rewire without alignment; the committed comparison
+    # has no one-mode rungs
+    mm = [
+        m["average_performance"] for m in labelled if m["variant"] == "rewire_no_alignment"
+    ]
+    assert (
+        f"| + rewiring + multi-mode (no alignment) | 1.14 | {np.mean(mm):.2f} ± "
+        f"{np.std(mm):.2f} ({len(mm)}) (rewire_no_alignment) |" in text
+    )
+    assert "| + rewiring (one mode, no alignment) | 0.95 | - (rewire_single) |" in text
+    # with the interval table, ours is its mean [interval] instead
+    from rewire_eqx.report import interval_table
+
+    _, intervals = interval_table(labelled, reps=200)
+    p = intervals["variants"]["rewire"]["performance"]
+    text = against_paper(spec, labelled, seeds=5, intervals=intervals)
+    assert f"| full | 1.31 | {p['point']:.2f} [{p['low']:.2f}, {p['high']:.2f}] (5)" in text
 
 
 def test_references_are_sac_n_finals_and_aucs_and_reuse_the_comparison_run(tmp_path):

@@ -1,0 +1,147 @@
+"""The stratified bootstrap (`stats`) against rliable and exact properties, and the
+interval table of a comparison (`report.interval_table`) against a NumPy restatement."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from rewire_eqx.report import interval_table
+from rewire_eqx.stats import stratified_bootstrap
+
+
+def _rliable_interval(scores, reps):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from rliable import library as rly
+
+        point, interval = rly.get_interval_estimates(
+            {"a": scores},
+            lambda x: np.array([np.mean(x)]),
+            reps=reps,
+            random_state=np.random.RandomState(0),
+        )
+    return float(point["a"][0]), interval["a"].ravel()
+
+
+@pytest.mark.parametrize("runs,tasks", [(3, 1), (5, 3), (10, 4)])
+def test_stratified_bootstrap_agrees_with_rliable(runs, tasks):
+    rng = np.random.default_rng(runs * tasks)
+    scores = rng.normal(size=(runs, tasks)) * rng.uniform(0.1, 3.0, tasks) + np.arange(
+        tasks
+    )
+    ours = stratified_bootstrap(scores, reps=40_000, seed=1)
+    point, (low, high) = _rliable_interval(scores, reps=40_000)
+    width = high - low
+    assert ours.point == pytest.approx(point)
+    # two Monte Carlo estimates of the same percentiles: equal up to sampling error
+    assert abs(ours.low - low) < 0.05 * width and abs(ours.high - high) < 0.05 * width
+
+
+def test_stratified_bootstrap_resamples_each_task_on_its_own():
+    """Shuffling one task's runs leaves the stratified interval unchanged (resampling
+    whole rows would not: rows 0..3 summing to 0, 2, 4, 6 against all 3)."""
+    column = np.arange(4.0)
+    aligned = np.stack([column, column], axis=1)
+    opposed = np.stack([column, column[::-1]], axis=1)
+    a = stratified_bootstrap(aligned, reps=50_000, seed=3)
+    b = stratified_bootstrap(opposed, reps=50_000, seed=3)
+    assert a.point == b.point == 1.5
+    assert a.low == pytest.approx(b.low, abs=0.06) and a.high == pytest.approx(
+        b.high, abs=0.06
+    )
+    assert a.high - a.low > 1.0  # not the zero width of a row bootstrap of `opposed`
+
+
+def test_stratified_bootstrap_exact_small_case():
+    """Two runs, one task, scores 0 and 1: replicate means 0, 1/2, 1 with probabilities
+    1/4, 1/2, 1/4, so the 95% percentile interval is [0, 1] and the 50% one [1/2, 1/2]."""
+    scores = np.array([[0.0], [1.0]])
+    wide = stratified_bootstrap(scores, reps=20_000)
+    narrow = stratified_bootstrap(scores, reps=20_000, confidence=0.4)
+    assert (wide.point, wide.low, wide.high) == (0.5, 0.0, 1.0)
+    assert (narrow.low, narrow.high) == (0.5, 0.5)
+    constant = stratified_bootstrap(np.full((4, 3), 2.5), reps=100)
+    assert (constant.low, constant.high) == (2.5, 2.5)
+
+
+@pytest.mark.parametrize(
+    "scores,message",
+    [
+        (np.zeros((0, 2)), "non-empty runs x tasks"),
+        (np.array([[1.0, np.nan]]), "finite"),
+    ],
+)
+def test_stratified_bootstrap_rejects_bad_scores(scores, message):
+    with pytest.raises(ValueError, match=message):
+        stratified_bootstrap(scores)
+
+
+def test_stratified_bootstrap_type_checks_its_matrix():
+    with pytest.raises(TypeError, match="runs tasks"):
+        stratified_bootstrap(np.zeros(3))
+
+
+def _run(variant, seed, R, curves, size):
+    return {
+        "variant": variant,
+        "seed": seed,
+        "domain": "halfcheetah",
+        "tasks": ["a", "b"],
+        "R": R,
+        "curves": curves,
+        "model_size": size,
+    }
+
+
+def test_interval_table_normalises_by_the_comparisons_own_sac_n():
+    sacn = [
+        _run("sacn", 0, [[100.0, None], [100.0, 200.0]], [[[1, 50.0]], [[1, 100.0]]], 2.0),
+        _run("sacn", 1, [[300.0, None], [300.0, 600.0]], [[[1, 150.0]], [[1, 300.0]]], 2.0),
+    ]
+    ft1 = [
+        _run("ft1", 0, [[150.0, None], [-50.0, 400.0]], [[[1, 40.0]], [[1, 200.0]]], 1.0),
+        _run("ft1", 1, [[250.0, None], [100.0, 200.0]], [[[1, 120.0]], [[1, 100.0]]], 1.0),
+    ]
+    text, table = interval_table(sacn + ft1, reps=500)
+    ref = np.array([200.0, 400.0])  # SAC-N's mean R[j, j]
+    ref_auc = np.array([100.0, 200.0]) / ref  # SAC-N's mean curve over the reference
+    row = table["variants"]["ft1"]
+    perf = np.array([[-50.0, 400.0], [100.0, 200.0]]) / ref
+    assert row["performance"]["point"] == pytest.approx(perf.mean())
+    forgetting = np.array([150.0 + 50.0, 250.0 - 100.0]) / ref[0]
+    assert row["forgetting"]["point"] == pytest.approx(forgetting.mean())
+    auc = np.array([[40.0, 200.0], [120.0, 100.0]]) / ref
+    transfer = (auc - ref_auc) / (1 - ref_auc)
+    assert row["forward_transfer"]["point"] == pytest.approx(transfer.mean())
+    assert row["model_size"] == {"point": 1.0, "low": 1.0, "high": 1.0}
+    assert table["variants"]["sacn"]["performance"]["point"] == pytest.approx(1.0)
+    assert "normalised per task by SAC-N" in text and "| ft1 | 2 |" in text
+
+
+def test_interval_table_without_sac_n_keeps_raw_scores():
+    ft1 = [
+        _run("ft1", s, [[10.0, None], [4.0, 6.0]], [[[1, 1.0]], [[1, 2.0]]], 1.0)
+        for s in (0, 1)
+    ]
+    text, table = interval_table(ft1, reps=100)
+    row = table["variants"]["ft1"]
+    assert row["performance"]["point"] == 5.0 and row["forgetting"]["point"] == 6.0
+    assert row["forward_transfer"] is None and "raw scores" in text
+
+
+def test_rewire_diagnostics_lists_every_rewire_task_from_its_facts():
+    import json
+    from pathlib import Path
+
+    from rewire_eqx.report import rewire_diagnostics
+
+    m = json.loads(Path("runs/comparison/metrics/rewire_seed0.json").read_text())
+    ft1 = json.loads(Path("runs/comparison/metrics/ft1_seed0.json").read_text())
+    text = rewire_diagnostics([{**m, "variant": "rewire"}, {**ft1, "variant": "ft1"}])
+    rows = [line for line in text.splitlines() if line.startswith("| rewire |")]
+    assert len(rows) == len(m["tasks"]) and "| ft1 |" not in text
+    facts = m["task_facts"][1]
+    modes = " / ".join(f"{r:.0f}" for r in facts["mode_rewards"])
+    assert f"| {modes} | {facts['kept_mode']} | no |" in rows[1]
+    assert f"| {np.mean(facts['weight_drift']):.2f} |" in rows[1]
