@@ -194,8 +194,11 @@ def _train_peer(sac_train, sac_networks, linen, env, seed, steps, progress) -> N
 
 
 def summarise(out: Path) -> dict:
-    """Final rewards per learner with a bootstrap 95% CI of the mean, table and PNG."""
+    """Final rewards per learner with a percentile bootstrap 95% interval of the mean over
+    seeds (`rewire_eqx.stats`, one task), the curve means, a table and a PNG."""
     import matplotlib
+
+    from rewire_eqx.stats import stratified_bootstrap
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -205,23 +208,23 @@ def summarise(out: Path) -> dict:
     for row in rows:
         groups.setdefault(f"{row['learner']} ({row['setup']})", []).append(row)
     summary = {}
-    rng = np.random.default_rng(0)
     for label, group in groups.items():
         finals = np.array([r["final"] for r in group])
-        boot = rng.choice(finals, size=(10_000, len(finals))).mean(axis=1)
+        interval = stratified_bootstrap(finals[:, None])
         summary[label] = {
             "seeds": [r["seed"] for r in group],
             "finals": finals.tolist(),
-            "mean": float(finals.mean()),
-            "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
+            "mean": interval.point,
+            "ci95": [interval.low, interval.high],
             "best_during_training": [max(v for _, v in r["curve"]) for r in group],
+            "auc": [float(np.mean([v for _, v in r["curve"]])) for r in group],
             "wall_s": [r["wall_s"] for r in group],
         }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     lines = [
         "| learner (setup) | seeds | final reward per seed | mean [95% bootstrap CI] "
-        "| best evaluation per seed |",
-        "|---|---|---|---|---|",
+        "| best evaluation per seed | curve mean (AUC) per seed |",
+        "|---|---|---|---|---|---|",
     ]
     for label, s in summary.items():
         lines.append(
@@ -229,6 +232,8 @@ def summarise(out: Path) -> dict:
             + " / ".join(f"{v:.0f}" for v in s["finals"])
             + f" | {s['mean']:.0f} [{s['ci95'][0]:.0f}, {s['ci95'][1]:.0f}] | "
             + " / ".join(f"{v:.0f}" for v in s["best_during_training"])
+            + " | "
+            + " / ".join(f"{v:.0f}" for v in s["auc"])
             + " |"
         )
     (out / "table.md").write_text("\n".join(lines) + "\n")
