@@ -74,3 +74,37 @@ def test_the_quick_spec_uses_the_paper_defaults_of_the_method():
     spec = load_spec("specs/quick.py")
     assert spec.sac.wiring_lr == 0.0 and spec.losses.distill_alpha == 1e-5
     assert spec.losses.distill_states == 512 and spec.sac.carry_critic
+
+
+def test_the_cpu_scale_robustness_spec_keeps_the_published_row_at_cpu_size():
+    spec = load_spec("specs/halfcheetah_robustness_cpu.py")
+    full = load_spec("specs/halfcheetah_robustness.py")
+    tau, noise, cycle, align, actor_lr, critic_lr, scale, pdelay, tdelay, m, l2, ewc = (
+        TABLE["halfcheetah_robustness"]
+    )
+    sac, scenario = spec.sac, spec.scenario
+    assert spec.permutation == full.permutation and spec.losses == full.losses
+    assert (spec.permutation.tau, spec.permutation.dropout, scenario.cycle) == (tau, 0.1, 2)
+    assert (spec.losses.align_beta, spec.losses.l2_coef, spec.losses.ewc_coef) == (
+        align,
+        l2,
+        ewc,
+    )
+    assert (sac.actor_lr, sac.critic_lr, sac.reward_scale) == (actor_lr, critic_lr, scale)
+    assert (sac.policy_update_delay, sac.target_update_delay) == (pdelay, tdelay)
+    assert sac.target_entropy_scale == -m and sac.init_temperature == 2.0
+    # the CPU-size changes, and nothing else of the SAC set-up
+    assert (sac.num_envs, sac.updates_per_step, sac.learning_starts, sac.start_steps) == (
+        16,
+        1.0,
+        768,
+        16,
+    )
+    assert spec.network.hidden_sizes == (128, 128, 128) == sac.critic.hidden_sizes
+    assert (sac.batch_size, sac.buffer_size, sac.discount) == (256, 1_280_000, 0.99)
+    assert scenario.tasks == ("normal", "inverted_actions")
+    assert (scenario.steps_per_task, scenario.budget_scale) == (60_000, 1.0)
+    assert (scenario.eval_envs, scenario.eval_rollouts) == (16, 1)
+    # PackNet retrains 100k updates per 1M steps
+    assert spec.method.packnet_retrain_updates == 6_000
+    assert spec.method.csp_resample_every == CSP_REPEAT["halfcheetah_robustness"]
