@@ -108,6 +108,12 @@ def _differences(spec: RunSpec, column: str, seeds: int) -> list[str]:
             f"domain: ours {scenario.domain} ({', '.join(scenario.tasks)}), the paper's "
             f"{column} scenarios (no {scenario.domain} in the paper)"
         )
+    else:
+        lines.append(
+            f"tasks: ours {', '.join(scenario.tasks)} ({scenario.num_tasks} tasks); the "
+            f"paper's Table 1 averages its {column} scenarios and its Table 3 is "
+            "HalfCheetah forgetting (8 tasks each outside Humanoid)"
+        )
     paper_steps = 2_000_000 if column == "humanoid" else _PAPER_SETUP["steps_per_task"]
     if scenario.task_steps != paper_steps:
         lines.append(f"steps per task: ours {scenario.task_steps:,}, paper {paper_steps:,}")
