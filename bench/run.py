@@ -1,12 +1,30 @@
-"""Throughput benchmark of the fused SAC learner on brax HalfCheetah at the paper's set-up.
+"""Learner speed on Brax HalfCheetah: our fused SAC beside brax.training's SAC.
 
-    python -m bench.run            # or: nox -s bench
+    python -m bench.run                              # both set-ups, 5 interleaved repeats
+    python -m bench.run --setups cpu --repeats 3 --window 20 --no-peer
 
-Reports env steps per second of full training (collection + updates) for the plain and
-the rewired K=3 actor, 1 seed and 4 vmapped seeds; the FLOPs of one gradient update
-(XLA's cost analysis of one update block: `policy_update_delay` critic updates and one
-actor update, divided by the delay); the machine's measured float32 matmul peak; and
-brax.training's own SAC at the same set-up as the peer (see `bench/brax_peer.py`).
+Two set-ups: `cpu` (16 envs, one gradient update per env step, 3x128 networks: the size
+the CPU-scale experiments use) and `paper` (128 envs, 0.5 updates per env step, 3x256).
+Batch 256 and a 1.28M-transition buffer in both. Cases per set-up:
+
+- ours, plain actor, the paper's delays (critic updates per actor update 2, target 1);
+- ours, rewired actor with K=3 modes, same delays;
+- ours, plain actor updated at every critic update with target every update: the work
+  brax.training's SAC does (`equal work`);
+- brax.training's SAC (`bench/brax_peer.py`), when not `--no-peer`.
+
+Timing: each of our cases runs windows of a fixed number of collection rounds, chosen
+after compilation so that one window takes about `--window` seconds. The peer trains
+for `--repeats` epochs of about `--window` seconds (its own per-epoch `training/sps`,
+compilation excluded), and every one of our cases runs one window between two peer
+epochs (from the peer's progress callback), so all cases share the machine's state
+over the whole run. Reported: median and min-max over the repeats.
+
+Work: XLA's cost analysis of one gradient update (ours: one update block of
+`policy_update_delay` critic updates and one actor + temperature update, divided by the
+delay; the peer: its own alpha, critic and actor updates and target averaging, see
+`brax_peer.peer_update_flops`), and the machine's float32 matmul peak measured in the
+same run.
 """
 
 from __future__ import annotations
@@ -15,30 +33,36 @@ import argparse
 import dataclasses
 import json
 import platform
+import statistics
 import time
 from pathlib import Path
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 
 from rewire_eqx import losses, sac
 from rewire_eqx.envs import JaxVecEnv
 from rewire_eqx.envs.brax_env import brax_env
 from rewire_eqx.specs import NetworkSpec, PermutationSpec, PolicySpec, SACSpec, build
 
-HIDDEN = (256, 256, 256)
-PAPER_SAC = SACSpec(
-    num_envs=128,
-    episode_length=1000,
-    batch_size=256,
-    updates_per_step=0.5,
-    actor_lr=1e-3,
-    target_update_delay=2,
-    policy_update_delay=2,
-    distill_alpha=1e-5,
-    critic=NetworkSpec(hidden_sizes=HIDDEN),
-)
+SETUPS: dict[str, dict] = {
+    "cpu": {"num_envs": 16, "updates_per_step": 1.0, "hidden": (128, 128, 128)},
+    "paper": {"num_envs": 128, "updates_per_step": 0.5, "hidden": (256, 256, 256)},
+}
+
+
+def sac_spec(setup: str, *, equal_work: bool = False) -> SACSpec:
+    s = SETUPS[setup]
+    return SACSpec(
+        num_envs=s["num_envs"],
+        episode_length=1000,
+        batch_size=256,
+        updates_per_step=s["updates_per_step"],
+        actor_lr=1e-3,
+        policy_update_delay=1 if equal_work else 2,
+        target_update_delay=1,
+        critic=NetworkSpec(hidden_sizes=s["hidden"]),
+    )
 
 
 def matmul_peak(n: int = 2048, repeats: int = 20) -> float:
@@ -55,69 +79,45 @@ def matmul_peak(n: int = 2048, repeats: int = 20) -> float:
     return 2 * n**3 / best / 1e9
 
 
-def _learner(env_backend: str) -> sac.Learner:
-    env = JaxVecEnv(
-        brax_env("halfcheetah", backend=env_backend), num_envs=128, episode_length=1000
-    )
-    return sac.Learner(PAPER_SAC, env)
+@dataclasses.dataclass
+class Case:
+    """One of our learners, compiled, with its window length in rounds."""
+
+    name: str
+    learner: sac.Learner
+    state: sac.TrainState
+    rounds: int = 0
+    flops_per_update: float = 0.0
+    samples: list[float] = dataclasses.field(default_factory=list)
+
+    def window(self, rounds: int) -> float:
+        """Run `rounds` rounds; returns the seconds taken."""
+        t = time.perf_counter()
+        self.state, metrics = sac.train_chunk(
+            self.learner, self.state, losses.NoRegulariser(), rounds
+        )
+        jax.block_until_ready(metrics)
+        return time.perf_counter() - t
+
+    def measure(self) -> None:
+        seconds = self.window(self.rounds)
+        self.samples.append(self.rounds * self.learner.spec.num_envs / seconds)
 
 
-def _policy_spec(learner: sac.Learner, num_modes: int) -> PolicySpec:
+def _policy_spec(learner: sac.Learner, hidden, num_modes: int) -> PolicySpec:
     return PolicySpec(
         in_size=learner.env.obs_size,
         out_size=2 * learner.env.action_size,
         num_tasks=8,
         cycle=4,
         rewire=num_modes > 1,
-        network=NetworkSpec(hidden_sizes=HIDDEN),
+        network=NetworkSpec(hidden_sizes=hidden),
         permutation=PermutationSpec(num_modes=max(num_modes, 1)),
     )
 
 
-def _init(learner, policy_spec, seed):
-    actor = build(policy_spec, key=jax.random.key(seed))
-    return sac.init_state(learner, actor, key=jax.random.key(seed + 1000))
-
-
-def measure_learner(learner, num_modes: int, num_seeds: int, rounds: int) -> dict:
-    policy_spec = _policy_spec(learner, num_modes)
-    if num_seeds == 1:
-        state = _init(learner, policy_spec, 0)
-        state = sac.warmup(learner, state, 2)
-        reg = losses.NoRegulariser()
-        run = sac.train_chunk
-    else:
-        states = [_init(learner, policy_spec, s) for s in range(num_seeds)]
-        state = jax.tree.map(
-            lambda *xs: jnp.stack(xs) if eqx.is_array(xs[0]) else xs[0], *states
-        )
-        state = sac.warmup_seeds(learner, state, 2)
-        reg = eqx.filter_vmap(lambda _: losses.NoRegulariser())(jnp.arange(num_seeds))
-        run = sac.train_chunk_seeds
-    t = time.perf_counter()
-    state, metrics = run(learner, state, reg, rounds)
-    jax.block_until_ready(metrics)
-    compile_and_first = time.perf_counter() - t
-    t = time.perf_counter()
-    state, metrics = run(learner, state, reg, rounds)
-    jax.block_until_ready(metrics)
-    seconds = time.perf_counter() - t
-    steps = rounds * learner.spec.num_envs * num_seeds
-    return {
-        "actor": "rewired K=3" if num_modes > 1 else "plain",
-        "seeds": num_seeds,
-        "rounds": rounds,
-        "seconds": seconds,
-        "env_steps_per_s": steps / seconds,
-        "first_call_s": compile_and_first,
-    }
-
-
-def update_flops(learner, num_modes: int) -> float:
+def update_flops(learner: sac.Learner, state: sac.TrainState) -> float:
     """XLA-counted FLOPs of one gradient update (critic update + 1/delay actor update)."""
-    state = _init(learner, _policy_spec(learner, num_modes), 0)
-    state = sac.warmup(learner, state, 2)
-
     arrays, static = eqx.partition(state, eqx.is_array)
 
     def block(arrays):
@@ -131,77 +131,160 @@ def update_flops(learner, num_modes: int) -> float:
     return float(cost["flops"]) / learner.spec.policy_update_delay
 
 
+def make_case(setup: str, name: str, env: JaxVecEnv, window_s: float) -> Case:
+    equal_work = name == "plain, equal work"
+    learner = sac.Learner(sac_spec(setup, equal_work=equal_work), env)
+    num_modes = 3 if name == "rewired K=3" else 1
+    actor = build(
+        _policy_spec(learner, SETUPS[setup]["hidden"], num_modes), key=jax.random.key(0)
+    )
+    state = sac.init_state(learner, actor, key=jax.random.key(1))
+    state = sac.warmup(learner, state, sac.warmup_rounds(learner))
+    case = Case(name=name, learner=learner, state=state)
+    case.flops_per_update = update_flops(learner, state)
+    probe = 8
+    case.window(probe)  # compiles
+    case.window(probe)  # compiles nothing: `rounds` is static, same value
+    seconds = case.window(probe)
+    case.rounds = max(probe, round(probe * window_s / seconds))
+    case.window(case.rounds)  # compiles the window length
+    print(f"{setup}/{name}: window of {case.rounds} rounds", flush=True)
+    return case
+
+
+def summary(samples: list[float]) -> dict:
+    return {
+        "median": statistics.median(samples),
+        "min": min(samples),
+        "max": max(samples),
+        "samples": samples,
+    }
+
+
+def bench_setup(
+    setup: str, *, repeats: int, window_s: float, peer: bool, peak: float
+) -> dict:
+    env = JaxVecEnv(
+        brax_env("halfcheetah"), num_envs=SETUPS[setup]["num_envs"], episode_length=1000
+    )
+    names = ("plain", "rewired K=3", "plain, equal work")
+    cases = [make_case(setup, name, env, window_s) for name in names]
+
+    def measure_all():
+        for case in cases:
+            case.measure()
+
+    result: dict = {"config": SETUPS[setup], "cases": {}}
+    if peer:
+        from bench.brax_peer import measure_brax_sac, peer_update_flops
+
+        peer_row = measure_brax_sac(
+            num_envs=SETUPS[setup]["num_envs"],
+            updates_per_step=SETUPS[setup]["updates_per_step"],
+            hidden=SETUPS[setup]["hidden"],
+            epochs=repeats,
+            # the peer does the equal-work case's work: its window is about as long
+            steps_per_epoch=cases[2].rounds * env.num_envs,
+            between_epochs=measure_all,
+        )
+        peer_row["flops_per_update"] = peer_update_flops(
+            obs_size=env.obs_size,
+            action_size=env.action_size,
+            hidden=SETUPS[setup]["hidden"],
+        )
+        result["peer"] = {**peer_row, **summary(peer_row.pop("epoch_sps"))}
+    else:
+        for _ in range(repeats):
+            measure_all()
+    ups = SETUPS[setup]["updates_per_step"]
+    for case in cases:
+        row = summary(case.samples)
+        row["window_rounds"] = case.rounds
+        row["flops_per_update"] = case.flops_per_update
+        row["update_gflops"] = row["median"] * ups * case.flops_per_update / 1e9
+        row["of_peak"] = row["update_gflops"] / peak
+        result["cases"][case.name] = row
+    if peer:
+        p = result["peer"]
+        p["update_gflops"] = p["median"] * ups * p["flops_per_update"] / 1e9
+        p["of_peak"] = p["update_gflops"] / peak
+        result["equal_work_over_peer"] = (
+            result["cases"]["plain, equal work"]["median"] / p["median"]
+        )
+    result["rewired_over_plain"] = (
+        result["cases"]["rewired K=3"]["median"] / result["cases"]["plain"]["median"]
+    )
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--setups", nargs="+", choices=tuple(SETUPS), default=list(SETUPS))
     parser.add_argument(
-        "--rounds", type=int, default=8, help="collection rounds timed per case"
+        "--repeats", type=int, default=5, help="interleaved windows per case"
     )
-    parser.add_argument("--backend", default="generalized", help="brax pipeline")
+    parser.add_argument("--window", type=float, default=20.0, help="seconds per window")
     parser.add_argument("--no-peer", action="store_true", help="skip brax.training's SAC")
     parser.add_argument("--out", default="bench/results.json")
     args = parser.parse_args()
-
+    if args.repeats < 1 or args.window <= 0:
+        parser.error(
+            f"--repeats {args.repeats} / --window {args.window}: expected >= 1 / > 0"
+        )
+    peak = matmul_peak()
+    print(f"float32 matmul peak: {peak:.1f} GFLOP/s", flush=True)
     results: dict = {
+        "command": "python -m bench.run "
+        + " ".join(
+            [
+                f"--setups {' '.join(args.setups)}",
+                f"--repeats {args.repeats}",
+                f"--window {args.window:g}",
+            ]
+            + (["--no-peer"] if args.no_peer else [])
+        ),
         "machine": platform.processor() or platform.machine(),
         "jax": jax.__version__,
+        "matmul_peak_gflops": peak,
+        "setups": {},
     }
-    results["matmul_peak_gflops"] = matmul_peak()
-    print(f"float32 matmul peak: {results['matmul_peak_gflops']:.1f} GFLOP/s", flush=True)
-    learner = _learner(args.backend)
-    results["flops_per_update"] = {
-        "plain": update_flops(learner, 1),
-        "rewired K=3": update_flops(learner, 3),
-    }
-    print(f"FLOPs per update: {results['flops_per_update']}", flush=True)
-    rows = []
-    for num_modes in (1, 3):
-        for seeds in (1, 4):
-            row = measure_learner(learner, num_modes, seeds, args.rounds)
-            flops = results["flops_per_update"][row["actor"]]
-            updates_per_s = row["env_steps_per_s"] * learner.spec.updates_per_step
-            row["update_gflops"] = updates_per_s * flops / 1e9
-            row["peak_fraction"] = row["update_gflops"] / results["matmul_peak_gflops"]
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-    equal_work = sac.Learner(
-        dataclasses.replace(PAPER_SAC, policy_update_delay=1), learner.env
-    )
-    flops = update_flops(equal_work, 1)
-    row = measure_learner(equal_work, 1, 1, args.rounds)
-    row["actor"] = "plain, actor updated every step"
-    row["update_gflops"] = row["env_steps_per_s"] * PAPER_SAC.updates_per_step * flops / 1e9
-    row["peak_fraction"] = row["update_gflops"] / results["matmul_peak_gflops"]
-    results["flops_per_update"]["plain, actor updated every step"] = flops
-    rows.append(row)
-    print(json.dumps(row), flush=True)
-    if not args.no_peer:
-        from bench.brax_peer import measure_brax_sac
-
-        peer = measure_brax_sac(backend=args.backend, rounds_per_epoch=args.rounds)
-        rows.append(peer)
-        print(json.dumps(peer), flush=True)
-    results["rows"] = rows
-    results["config"] = {"sac": dataclasses.asdict(PAPER_SAC), "backend": args.backend}
+    for setup in args.setups:
+        results["setups"][setup] = bench_setup(
+            setup,
+            repeats=args.repeats,
+            window_s=args.window,
+            peer=not args.no_peer,
+            peak=peak,
+        )
+        Path(args.out).write_text(json.dumps(results, indent=2))
+    results["matmul_peak_gflops_after"] = matmul_peak()
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(format_table(results))
 
 
 def format_table(results: dict) -> str:
     lines = [
-        f"matmul peak {results['matmul_peak_gflops']:.1f} GFLOP/s; FLOPs/update: "
-        + ", ".join(f"{k} {v / 1e9:.3f} G" for k, v in results["flops_per_update"].items()),
+        f"matmul peak {results['matmul_peak_gflops']:.1f} GFLOP/s (before), "
+        f"{results.get('matmul_peak_gflops_after', float('nan')):.1f} (after)",
         "",
-        "| learner | actor | seeds | env steps/s | update GFLOP/s | of peak |",
+        "| set-up | learner | env steps/s, median [min, max] | GFLOP per update "
+        "| update GFLOP/s | of peak |",
         "|---|---|---|---|---|---|",
     ]
-    for row in results["rows"]:
-        gf = row.get("update_gflops")
-        frac = row.get("peak_fraction")
-        lines.append(
-            f"| {row.get('learner', 'rewire_eqx')} | {row['actor']} | {row['seeds']} | "
-            f"{row['env_steps_per_s']:.0f} | {'' if gf is None else f'{gf:.1f}'} | "
-            f"{'' if frac is None else f'{100 * frac:.0f}%'} |"
-        )
+    for setup, r in results["setups"].items():
+        rows = [(f"rewire_eqx, {name}", row) for name, row in r["cases"].items()]
+        if "peer" in r:
+            rows.append(("brax.training SAC", r["peer"]))
+        for label, row in rows:
+            lines.append(
+                f"| {setup} | {label} | {row['median']:.0f} [{row['min']:.0f}, {row['max']:.0f}] "
+                f"| {row['flops_per_update'] / 1e9:.3f} | {row['update_gflops']:.1f} "
+                f"| {100 * row['of_peak']:.0f}% |"
+            )
+        extra = f"rewired / plain {r['rewired_over_plain']:.2f}"
+        if "equal_work_over_peer" in r:
+            extra += f"; ours at equal work / peer {r['equal_work_over_peer']:.2f}"
+        lines.append(f"| {setup} | {extra} | | | | |")
     return "\n".join(lines)
 
 
