@@ -24,6 +24,53 @@ def install_shim() -> None:
         jax.device_put_replicated = _device_put_replicated
 
 
+def train_sac(
+    *,
+    num_envs: int,
+    grad_updates_per_step: int,
+    hidden: tuple[int, ...],
+    num_timesteps: int,
+    num_evals: int,
+    min_replay_size: int,
+    progress: Callable,
+    seed: int = 0,
+    deterministic_eval: bool = False,
+    backend: str = "generalized",
+) -> None:
+    """brax.training's SAC on HalfCheetah as both benchmarks run it: 1000-step episodes,
+    16 evaluation envs, Adam 3e-4, discount 0.99, batch 256, 1.28M buffer, LeakyReLU
+    (slope 0.2) networks of `hidden` widths."""
+    install_shim()
+    from brax.training.agents.sac import networks as sac_networks
+    from brax.training.agents.sac import train as sac_train
+    from flax import linen
+
+    from rewire_eqx.envs.brax_env import brax_env
+
+    sac_train.train(
+        environment=brax_env("halfcheetah", backend=backend).env,
+        num_timesteps=num_timesteps,
+        episode_length=1000,
+        num_envs=num_envs,
+        num_eval_envs=16,
+        learning_rate=3e-4,
+        discounting=0.99,
+        batch_size=256,
+        num_evals=num_evals,
+        min_replay_size=min_replay_size,
+        max_replay_size=1_280_000,
+        grad_updates_per_step=grad_updates_per_step,
+        deterministic_eval=deterministic_eval,
+        network_factory=functools.partial(
+            sac_networks.make_sac_networks,
+            hidden_layer_sizes=hidden,
+            activation=functools.partial(linen.leaky_relu, negative_slope=0.2),
+        ),
+        progress_fn=progress,
+        seed=seed,
+    )
+
+
 def measure_brax_sac(
     *,
     num_envs: int,
@@ -39,13 +86,6 @@ def measure_brax_sac(
     (`training/sps`, which excludes evaluation), after one discarded epoch (brax's timing
     of its first epoch includes compilation); `between_epochs` runs after every timed
     epoch (the benchmark's interleaved windows)."""
-    install_shim()
-    from brax.training.agents.sac import networks as sac_networks
-    from brax.training.agents.sac import train as sac_train
-    from flax import linen
-
-    from rewire_eqx.envs.brax_env import brax_env
-
     updates = num_envs * updates_per_step
     if updates != int(updates):
         raise ValueError(f"num_envs x updates_per_step = {updates} is not a whole number")
@@ -63,26 +103,15 @@ def measure_brax_sac(
                 between_epochs()
 
     start = time.perf_counter()
-    sac_train.train(
-        environment=brax_env("halfcheetah", backend=backend).env,
-        num_timesteps=prefill + (epochs + 1) * training_steps * num_envs,
-        episode_length=1000,
+    train_sac(
         num_envs=num_envs,
-        num_eval_envs=16,
-        learning_rate=3e-4,
-        discounting=0.99,
-        batch_size=256,
+        grad_updates_per_step=int(updates),
+        hidden=hidden,
+        num_timesteps=prefill + (epochs + 1) * training_steps * num_envs,
         num_evals=epochs + 2,
         min_replay_size=prefill,
-        max_replay_size=1_280_000,
-        grad_updates_per_step=int(updates),
-        network_factory=functools.partial(
-            sac_networks.make_sac_networks,
-            hidden_layer_sizes=hidden,
-            activation=functools.partial(linen.leaky_relu, negative_slope=0.2),
-        ),
-        progress_fn=progress,
-        seed=0,
+        progress=progress,
+        backend=backend,
     )
     return {"epoch_sps": sps, "wall_s": time.perf_counter() - start}
 

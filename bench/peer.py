@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import json
 import time
 from pathlib import Path
@@ -131,14 +130,10 @@ def run_peer(setup: str, seed: int, steps: int) -> dict:
     """brax.training's SAC with the setup's settings (see the module docstring)."""
     from unittest import mock
 
-    from bench.brax_peer import install_shim
+    from bench.brax_peer import install_shim, train_sac
 
     install_shim()
-    from brax.training.agents.sac import networks as sac_networks
     from brax.training.agents.sac import train as sac_train
-    from flax import linen
-
-    from rewire_eqx.envs.brax_env import brax_env
 
     curve: list[list[float]] = []
     times: list[float] = []
@@ -148,7 +143,6 @@ def run_peer(setup: str, seed: int, steps: int) -> dict:
         curve.append([int(step), float(metrics["eval/episode_reward"])])
         print(f"peer seed {seed}: step {int(step)} reward {curve[-1][1]:.1f}", flush=True)
 
-    env = brax_env("halfcheetah", backend="generalized").env  # brax's own env
     start = time.perf_counter()
     patch = mock.patch.object(
         sac_train.sac_losses,
@@ -156,7 +150,17 @@ def run_peer(setup: str, seed: int, steps: int) -> dict:
         _target_entropy_patch(sac_train, TARGET_ENTROPY_SCALE[setup]),
     )
     with patch:
-        _train_peer(sac_train, sac_networks, linen, env, seed, steps, progress)
+        train_sac(
+            num_envs=NUM_ENVS,
+            grad_updates_per_step=NUM_ENVS,
+            hidden=HIDDEN,
+            num_timesteps=steps,
+            num_evals=EVALS + 1,
+            min_replay_size=LEARNING_STARTS,
+            progress=progress,
+            seed=seed,
+            deterministic_eval=True,
+        )
     return {
         "learner": "brax.training SAC",
         "setup": setup,
@@ -166,31 +170,6 @@ def run_peer(setup: str, seed: int, steps: int) -> dict:
         "wall_s": time.perf_counter() - start,
         "env_steps_per_s": None,
     }
-
-
-def _train_peer(sac_train, sac_networks, linen, env, seed, steps, progress) -> None:
-    sac_train.train(
-        environment=env,
-        num_timesteps=steps,
-        episode_length=1000,
-        num_envs=NUM_ENVS,
-        num_eval_envs=NUM_ENVS,
-        learning_rate=3e-4,
-        discounting=0.99,
-        batch_size=256,
-        num_evals=EVALS + 1,
-        min_replay_size=LEARNING_STARTS,
-        max_replay_size=1_280_000,
-        grad_updates_per_step=NUM_ENVS,
-        deterministic_eval=True,
-        network_factory=functools.partial(
-            sac_networks.make_sac_networks,
-            hidden_layer_sizes=HIDDEN,
-            activation=functools.partial(linen.leaky_relu, negative_slope=0.2),
-        ),
-        progress_fn=progress,
-        seed=seed,
-    )
 
 
 def summarise(out: Path) -> dict:
