@@ -21,7 +21,15 @@ from pathlib import Path
 
 from rewire_eqx.specs import METHODS, RunSpec, spec_from_dict
 
-__all__ = ["HEAD_SENSITIVE", "VARIANTS", "compare", "job_folder", "run_job", "variant_spec"]
+__all__ = [
+    "HEAD_SENSITIVE",
+    "VARIANTS",
+    "compare",
+    "job_folder",
+    "run_job",
+    "run_jobs",
+    "variant_spec",
+]
 
 HEAD_SENSITIVE = ("ft1", "ft_l2", "ewc", "packnet", "csp")
 """Baselines whose one network serves every task, so that a head per slot or one shared
@@ -73,10 +81,9 @@ def job_folder(spec: RunSpec, variant: str, seed: int) -> Path:
     return Path(spec.output_dir) / f"{spec.name}_{variant}" / f"seed{seed}"
 
 
-def run_job(job: RunSpec, folder: Path) -> str:
-    """Read, resume or start one job; returns what was done."""
-    from rewire_eqx.runner import run
-
+def _prepare_job(job: RunSpec, folder: Path) -> str:
+    """What a (variant, seed) job's folder holds: "finished", "resume" (a record to
+    continue) or "new" (a folder stopped before its first record is cleared)."""
     if (folder / "spec.json").is_file():
         stored = spec_from_dict(RunSpec, json.loads((folder / "spec.json").read_text()))
         if stored != job:
@@ -87,12 +94,35 @@ def run_job(job: RunSpec, folder: Path) -> str:
     if (folder / "metrics.json").is_file():
         return "finished"
     if (folder / "progress.json").is_file():
-        run(None, resume=folder, progress=False)
-        return "resumed"
+        return "resume"
     if folder.exists():  # stopped before its first record: nothing to keep
         shutil.rmtree(folder)
-    run(job, progress=False, run_dir=folder)
-    return "ran"
+    return "new"
+
+
+_DONE = {"finished": "finished", "resume": "resumed", "new": "ran"}
+
+
+def run_job(job: RunSpec, folder: Path) -> str:
+    """Read, resume or start one job; returns what was done."""
+    return run_jobs([job], [folder])[0]
+
+
+def run_jobs(jobs: list[RunSpec], folders: list[Path]) -> list[str]:
+    """Read, resume or start the jobs of one variant (seeds of one spec); the
+    unfinished ones train together (`runner.run_seeds`). Returns what was done."""
+    from rewire_eqx.runner import run_seeds
+
+    plans = [_prepare_job(job, folder) for job, folder in zip(jobs, folders)]
+    todo = [i for i, plan in enumerate(plans) if plan != "finished"]
+    if todo:
+        run_seeds(
+            [None if plans[i] == "resume" else jobs[i] for i in todo],
+            resumes=[folders[i] if plans[i] == "resume" else None for i in todo],
+            run_dirs=[None if plans[i] == "resume" else folders[i] for i in todo],
+            progress=False,
+        )
+    return [_DONE[plan] for plan in plans]
 
 
 def compare(
@@ -102,8 +132,10 @@ def compare(
     seeds: int,
     out: Path,
     against_paper: bool = False,
+    together: bool = False,
 ) -> str:
-    """Run every variant for `seeds` seeds (sequentially), skipping finished jobs and
+    """Run every variant for `seeds` seeds (one after another, or with `together` as
+    one program with a seed axis: `runner.run_seeds`), skipping finished jobs and
     resuming unfinished ones; write and return a report (with `against_paper`, also
     `against_paper.md`: our table beside the paper's Table 1 and Table 3)."""
     from rewire_eqx.report import (
@@ -120,14 +152,21 @@ def compare(
     out.mkdir(parents=True, exist_ok=True)
     runs: dict[str, list[str]] = {}
     for variant in variants:
-        for seed in range(seeds):
-            job = dataclasses.replace(
+        jobs = [
+            dataclasses.replace(
                 variant_spec(spec, variant), name=f"{spec.name}_{variant}", seed=seed
             )
-            folder = job_folder(spec, variant, seed)
-            done = run_job(job, folder)
-            print(f"compare: {variant} seed {seed}: {done} ({folder})", flush=True)
-            runs.setdefault(variant, []).append(str(folder))
+            for seed in range(seeds)
+        ]
+        folders = [job_folder(spec, variant, seed) for seed in range(seeds)]
+        batches = [list(range(seeds))] if together else [[seed] for seed in range(seeds)]
+        for batch in batches:
+            done = run_jobs([jobs[k] for k in batch], [folders[k] for k in batch])
+            for seed, what in zip(batch, done):
+                print(
+                    f"compare: {variant} seed {seed}: {what} ({folders[seed]})", flush=True
+                )
+        runs[variant] = [str(folder) for folder in folders]
     metrics, labelled = [], []
     (out / "metrics").mkdir(exist_ok=True)
     for variant, dirs in runs.items():

@@ -42,6 +42,7 @@ __all__ = [
     "load_in_task",
     "load_resume",
     "new_run_dir",
+    "new_seed_dirs",
     "save_state",
     "write_atomic",
     "write_json",
@@ -178,6 +179,13 @@ def new_run_dir(spec: RunSpec) -> Path:
     path = Path(spec.output_dir) / spec.name / stamp
     path.mkdir(parents=True, exist_ok=False)
     return path
+
+
+def new_seed_dirs(spec: RunSpec, seeds: list[int]) -> list[Path]:
+    """Run folders for several seeds started together: one time stamp, a seed each
+    (`<output_dir>/<name>/<stamp>-seed<k>`; created by the run)."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    return [Path(spec.output_dir) / spec.name / f"{stamp}-seed{seed}" for seed in seeds]
 
 
 def load_resume(run_dir: str | Path) -> tuple[RunSpec, dict]:

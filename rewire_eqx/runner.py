@@ -5,7 +5,9 @@ atomic writes, checkpoints, resume).
 Each task runs as five phases (`_run_task`): begin (actor, learner, regulariser; the
 learner state from a mid-task checkpoint if one exists), train chunks (checkpointing as
 it goes), end (the method consolidates), evaluate every task seen, record (progress and
-the task's checkpoint).
+the task's checkpoint). `run_seeds` runs several seeds of one spec through the same
+phases in step, their training chunks as one program with a seed axis
+(`rewire_eqx.seeds`); `run` is `run_seeds` with one seed.
 
 Every task's randomness derives from `fold_in(key(seed), task)`; each task starts SAC
 with fresh optimisers, temperature and buffer, and with the critics carried from the
@@ -19,6 +21,7 @@ import dataclasses
 import math
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import equinox as eqx
@@ -26,6 +29,7 @@ import jax
 import numpy as np
 
 from rewire_eqx import metrics, run_folder, sac
+from rewire_eqx import seeds as seed_batch
 from rewire_eqx.envs.base import AbstractVecEnv
 from rewire_eqx.envs.domains import make_vec_env
 from rewire_eqx.methods import make_method
@@ -35,6 +39,7 @@ from rewire_eqx.run_folder import (
     ResumeError,
     check_output_dir,
     load_resume,
+    new_seed_dirs,
 )
 from rewire_eqx.specs import RunSpec, spec_to_dict
 
@@ -44,7 +49,9 @@ __all__ = [
     "TrainingDiverged",
     "check_output_dir",
     "load_resume",
+    "new_seed_dirs",
     "run",
+    "run_seeds",
 ]
 
 
@@ -56,10 +63,11 @@ class TrainingDiverged(Exception):
 
 
 class _Progress:
-    """A rich progress bar over the run's environment steps (quiet when not a TTY)."""
+    """A rich progress bar per seed over its environment steps (printed lines when not
+    a TTY)."""
 
-    def __init__(self, total: int, enabled: bool):
-        self.enabled = enabled
+    def __init__(self, totals: list[int], labels: list[str], enabled: bool):
+        self.enabled, self.labels = enabled, labels
         if enabled:
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -69,12 +77,16 @@ class _Progress:
                 TextColumn("{task.completed:,}/{task.total:,} env steps"),
                 TimeRemainingColumn(),
             )
-            self.id = self.bar.add_task("starting", total=total)
+            self.ids = [
+                self.bar.add_task(f"{label}starting", total=total)
+                for total, label in zip(totals, labels)
+            ]
             self.bar.start()
 
-    def update(self, completed: int, description: str) -> None:
+    def update(self, row: int, completed: int, description: str) -> None:
+        description = self.labels[row] + description
         if self.enabled:
-            self.bar.update(self.id, completed=completed, description=description)
+            self.bar.update(self.ids[row], completed=completed, description=description)
         else:
             print(description, flush=True)
 
@@ -97,6 +109,16 @@ def _vec(spec: RunSpec, task: str, num_envs: int) -> AbstractVecEnv:
     )
 
 
+def _environments(spec: RunSpec) -> tuple[list[sac.Learner], list[AbstractVecEnv]]:
+    """Every task's training learner and evaluation environments."""
+    sac_spec, tasks = spec.sac_for_run, spec.scenario.tasks
+    learners = [
+        sac.Learner(sac_spec, _vec(spec, task, sac_spec.num_envs)) for task in tasks
+    ]
+    eval_envs = [_vec(spec, task, spec.scenario.eval_envs) for task in tasks]
+    return learners, eval_envs
+
+
 def _evaluator(spec: RunSpec, eval_env: AbstractVecEnv, head: int, key):
     """Mean score (return or success rate, `ScenarioSpec.score`) of the deterministic
     policy over `eval_envs x eval_rollouts` episodes."""
@@ -109,61 +131,57 @@ def _evaluator(spec: RunSpec, eval_env: AbstractVecEnv, head: int, key):
     return evaluate
 
 
-def run(
-    spec: RunSpec | None,
-    *,
-    resume: str | Path | None = None,
-    progress: bool | None = None,
-    run_dir: str | Path | None = None,
-) -> Path:
-    """Train and evaluate `spec`'s method on its scenario; returns the run folder.
+@dataclasses.dataclass
+class _Seed:
+    """One seed's run between tasks: what every task shares, what the method carries
+    from task to task, and the record written to `progress.json`."""
 
-    With `resume`, continue the run in that folder after its last finished task (the
-    spec is read from the folder; pass `spec=None`). With `run_dir`, a new run is
-    written to that folder (it must not hold a run yet) instead of a timestamped one.
-    """
+    ctx: _RunContext
+    carried: run_folder.Carried
+    record: dict
+
+
+def _prepare(spec, resume, run_dir) -> tuple[RunSpec, dict | None, Path | None]:
+    """The spec, the stored record (when resuming) and the run folder, checked before
+    anything is built."""
     if resume is not None:
         spec, record = load_resume(resume)
-        run_dir = Path(resume)
-    elif spec is None:
+        return spec, record, Path(resume)
+    if spec is None:
         raise ValueError("run needs a spec or a run folder to resume")
-    else:
-        record = None
-        if run_dir is not None:
-            run_dir = Path(run_dir)
-            if (run_dir / "spec.json").exists():
-                raise ValueError(f"{str(run_dir)!r} already holds a run")
-            run_dir.mkdir(parents=True, exist_ok=True)
-    scenario = spec.scenario
-    sac_spec = spec.sac_for_run
-    learners = [
-        sac.Learner(sac_spec, _vec(spec, task, sac_spec.num_envs))
-        for task in scenario.tasks
-    ]
-    eval_envs = [_vec(spec, task, scenario.eval_envs) for task in scenario.tasks]
-    obs_size, action_size = learners[0].env.obs_size, learners[0].env.action_size
-    policy_spec = spec.policy_spec(obs_size, action_size)
-    method = make_method(spec, policy_spec)
+    if run_dir is not None:
+        run_dir = Path(run_dir)
+        if (run_dir / "spec.json").exists():
+            raise ValueError(f"{str(run_dir)!r} already holds a run")
+        run_dir.mkdir(parents=True, exist_ok=True)
+    return spec, None, run_dir
 
-    rounds_total = max(1, scenario.task_steps // sac_spec.num_envs)
-    warm_rounds = min(sac.warmup_rounds(learners[0]), rounds_total - 1)
-    chunks = max(1, min(scenario.evals_per_task, rounds_total - warm_rounds))
+
+def _chunking(spec: RunSpec, learner: sac.Learner) -> tuple[int, int, int, int]:
+    """(warm-up rounds, chunks, rounds per chunk, env steps) of every task."""
+    num_envs = spec.sac_for_run.num_envs
+    rounds_total = max(1, spec.scenario.task_steps // num_envs)
+    warm_rounds = min(sac.warmup_rounds(learner), rounds_total - 1)
+    chunks = max(1, min(spec.scenario.evals_per_task, rounds_total - warm_rounds))
     if spec.chunk_steps:
         chunks = max(
-            1, (rounds_total - warm_rounds) // max(1, spec.chunk_steps // sac_spec.num_envs)
+            1, (rounds_total - warm_rounds) // max(1, spec.chunk_steps // num_envs)
         )
     chunk_rounds = max(1, (rounds_total - warm_rounds) // chunks)
-    steps_per_task = (warm_rounds + chunks * chunk_rounds) * sac_spec.num_envs
+    steps_per_task = (warm_rounds + chunks * chunk_rounds) * num_envs
+    return warm_rounds, chunks, chunk_rounds, steps_per_task
 
+
+def _open(spec, record, run_dir, environments, bar, row: int) -> _Seed:
+    """A seed's method, its state (fresh, or after the last finished task of the
+    folder) and its run folder, written before anything is compiled."""
+    learners, eval_envs = environments
+    scenario = spec.scenario
+    action_size = learners[0].env.action_size
+    method = make_method(spec, spec.policy_spec(learners[0].env.obs_size, action_size))
+    warm_rounds, chunks, chunk_rounds, steps_per_task = _chunking(spec, learners[0])
     root = jax.random.key(spec.seed)
     state = method.init(key=jax.random.fold_in(root, 10_000))
-    critic_template = (
-        sac.make_critic(
-            sac_spec, learners[0].env.obs_size, action_size, key=jax.random.key(0)
-        )
-        if method.carries_critic
-        else None
-    )
     carried = run_folder.Carried(method=state, critic=None)
     T = scenario.num_tasks
     if record is None:
@@ -191,37 +209,43 @@ def run(
         for stale in range(last + 1):  # finished tasks' mid-task checkpoints
             run_folder.in_task_path(run_dir, stale).unlink(missing_ok=True)
         if last >= 0:
+            critic_template = (
+                sac.make_critic(
+                    spec.sac_for_run,
+                    learners[0].env.obs_size,
+                    action_size,
+                    key=jax.random.key(0),
+                )
+                if method.carries_critic
+                else None
+            )
             carried = eqx.tree_deserialise_leaves(
                 run_dir / "checkpoints" / f"after_task_{last}.eqx",
                 run_folder.Carried(method=state, critic=critic_template),
             )
-    assert run_dir is not None
-
     from tensorboardX import SummaryWriter
 
-    writer = SummaryWriter(logdir=str(run_dir))
-    show = progress if progress is not None else os.isatty(2)
-    bar = _Progress(T * steps_per_task, enabled=show)
-    traces_before = sac.trace_counts().get("train_chunk", 0)
-    try:
-        context = _RunContext(
-            spec=spec,
-            method=method,
-            learners=learners,
-            eval_envs=eval_envs,
-            root=root,
-            warm_rounds=warm_rounds,
-            chunks=chunks,
-            chunk_rounds=chunk_rounds,
-            writer=writer,
-            bar=bar,
-            run_dir=run_dir,
-        )
-        for task in range(record["last_task"] + 1, T):
-            carried, record = _run_task(spec, method, carried, record, task, context)
-    finally:
-        bar.close()
-        writer.close()
+    context = _RunContext(
+        spec=spec,
+        method=method,
+        learners=learners,
+        eval_envs=eval_envs,
+        root=root,
+        warm_rounds=warm_rounds,
+        chunks=chunks,
+        chunk_rounds=chunk_rounds,
+        writer=SummaryWriter(logdir=str(run_dir)),
+        bar=bar,
+        row=row,
+        run_dir=run_dir,
+    )
+    return _Seed(ctx=context, carried=carried, record=record)
+
+
+def _metrics(seed: _Seed, compilations: int) -> Path:
+    """Write the finished run's `metrics.json`; returns its folder."""
+    spec, record = seed.ctx.spec, seed.record
+    scenario = spec.scenario
     summary = metrics.summarise(record, scenario)
     seconds = record["train_seconds"]
     out = {
@@ -241,11 +265,90 @@ def run(
         "env_steps": record["env_steps"],
         "train_seconds": seconds,
         "env_steps_per_s": record["env_steps"] / seconds if seconds else None,
-        "train_chunk_compilations": sac.trace_counts().get("train_chunk", 0)
-        - traces_before,
+        "train_chunk_compilations": compilations,
     }
-    run_folder.write_json(run_dir / "metrics.json", out)
-    return run_dir
+    run_folder.write_json(seed.ctx.run_dir / "metrics.json", out)
+    return seed.ctx.run_dir
+
+
+def _check_same_run(specs: list[RunSpec]) -> None:
+    """Seeds share one program only when their specs differ in the seed alone."""
+    first = spec_to_dict(dataclasses.replace(specs[0], seed=0))
+    for spec in specs[1:]:
+        other = spec_to_dict(dataclasses.replace(spec, seed=0))
+        if other != first:
+            fields = sorted(
+                k for k in first.keys() | other.keys() if first.get(k) != other.get(k)
+            )
+            raise ValueError(
+                f"run_seeds: the runs differ in {fields}, not only in the seed; "
+                "seeds trained together must share every other spec field"
+            )
+
+
+def run(
+    spec: RunSpec | None,
+    *,
+    resume: str | Path | None = None,
+    progress: bool | None = None,
+    run_dir: str | Path | None = None,
+) -> Path:
+    """Train and evaluate `spec`'s method on its scenario; returns the run folder.
+
+    With `resume`, continue the run in that folder after its last finished task (the
+    spec is read from the folder; pass `spec=None`). With `run_dir`, a new run is
+    written to that folder (it must not hold a run yet) instead of a timestamped one.
+    """
+    return run_seeds([spec], resumes=[resume], run_dirs=[run_dir], progress=progress)[0]
+
+
+def run_seeds(
+    specs: Sequence[RunSpec | None],
+    *,
+    resumes: Sequence[str | Path | None] | None = None,
+    run_dirs: Sequence[str | Path | None] | None = None,
+    progress: bool | None = None,
+) -> list[Path]:
+    """`run` for several seeds of one spec, each with its own run folder, trained
+    together: task by task, every seed's training chunks run as one compiled program
+    with a seed axis (`rewire_eqx.seeds`; sharded when there are several devices)
+    while each seed's decisions, evaluations and checkpoints stay its own. `resumes[i]`
+    and `run_dirs[i]` are as in `run`; seeds resumed at different tasks or chunks join
+    the others where they stand. Returns the run folders."""
+    count = len(specs)
+    resumes = list(resumes) if resumes is not None else [None] * count
+    run_dirs = list(run_dirs) if run_dirs is not None else [None] * count
+    if not count or len(resumes) != count or len(run_dirs) != count:
+        raise ValueError(
+            "run_seeds needs one or more specs, and one resume and run_dir each"
+        )
+    prepared = [_prepare(*args) for args in zip(specs, resumes, run_dirs)]
+    _check_same_run([spec for spec, _, _ in prepared])
+    first = _environments(prepared[0][0])
+    shared = all(learner.env.vmappable for learner in first[0])
+    show = progress if progress is not None else os.isatty(2)
+    steps = [
+        spec.scenario.num_tasks * _chunking(spec, first[0][0])[3] for spec, _, _ in prepared
+    ]
+    labels = [f"seed {spec.seed}: " if count > 1 else "" for spec, _, _ in prepared]
+    bar = _Progress(steps, labels, enabled=show)
+    # `train_chunk` is traced once per compiled program, batched over seeds or not
+    traces_before = sac.trace_counts().get("train_chunk", 0)
+    seeds: list[_Seed] = []
+    try:
+        for row, (spec, record, run_dir) in enumerate(prepared):
+            environments = first if (row == 0 or shared) else _environments(spec)
+            seeds.append(_open(spec, record, run_dir, environments, bar, row))
+        for task in range(prepared[0][0].scenario.num_tasks):
+            active = [seed for seed in seeds if seed.record["last_task"] < task]
+            if active:
+                _run_task(active, task)
+    finally:
+        bar.close()
+        for seed in seeds:
+            seed.ctx.writer.close()
+    compilations = sac.trace_counts().get("train_chunk", 0) - traces_before
+    return [_metrics(seed, compilations) for seed in seeds]
 
 
 def _mid_task_chunk(chunks: int, share: float) -> int | None:
@@ -257,36 +360,28 @@ def _mid_task_chunk(chunks: int, share: float) -> int | None:
     return chunks - min(after, chunks - 1)
 
 
-def _train_one_chunk(
+def _after_chunk(
     ctx: _RunContext,
     task: int,
-    chunk: int,
-    mid_chunk: int | None,
-    train: sac.TrainState,
+    trained: tuple[sac.TrainState, sac.ChunkMetrics],
     run: _TaskRun,
     base_steps: int,
-):
-    """One chunk of a task: the method's mid-task hook where due, one compiled training
-    call, the evaluation of the training task, and the logs. Returns the new train
-    state and the curve point `[env step, reward]` (None once the task's chunks are
-    done)."""
+) -> list:
+    """After one compiled training chunk of a task: the check for divergence, the
+    evaluation of the training task and the logs. Returns the curve point
+    `[env step, reward]`."""
     scenario, writer = ctx.spec.scenario, ctx.writer
     name = scenario.tasks[task]
-    if chunk == mid_chunk:
-        train = dataclasses.replace(train, actor=ctx.method.mid_task(train.actor, task))
-    if chunk == ctx.chunks:
-        return train, None
-    train, chunk_metrics = sac.train_chunk(
-        run.learner, train, run.regulariser, ctx.chunk_rounds
-    )
+    run.train, chunk_metrics = trained
     values = jax.device_get(chunk_metrics)
     steps = int(values.env_steps)
     if not all(math.isfinite(float(v)) for v in (values.critic_loss, values.actor_loss)):
         raise TrainingDiverged(
-            f"non-finite loss in task {task} ({name}) at env step {steps} of the task; "
-            f"the run folder keeps the checkpoint after task {task - 1}"
+            f"non-finite loss in task {task} ({name}) at env step {steps} of the task "
+            f"(seed {ctx.spec.seed}); the run folder keeps the checkpoint after task "
+            f"{task - 1}"
         )
-    reward = run.evaluate(train.actor.with_mode(0))
+    reward = run.evaluate(run.train.actor.with_mode(0))
     global_step = base_steps + steps
     episodes = float(values.episodes)
     writer.add_scalar(f"eval/task{task}_{name}", reward, global_step)
@@ -310,8 +405,10 @@ def _train_one_chunk(
         shown = f"success {reward:.2f}"
     if episodes:
         shown += f" (training return {float(values.episode_return_sum) / episodes:.1f})"
-    ctx.bar.update(global_step, f"task {task + 1}/{scenario.num_tasks} {name}: {shown}")
-    return train, [steps, reward]
+    ctx.bar.update(
+        ctx.row, global_step, f"task {task + 1}/{scenario.num_tasks} {name}: {shown}"
+    )
+    return [steps, reward]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -329,6 +426,7 @@ class _RunContext:
     chunk_rounds: int
     writer: object
     bar: _Progress
+    row: int  # this seed's row of the progress display
     run_dir: Path
 
 
@@ -408,36 +506,48 @@ def _save_in_task(run: _TaskRun, train: sac.TrainState, next_chunk: int, chunks:
     )
 
 
-def _train_chunks(ctx: _RunContext, task: int, run: _TaskRun, base_steps: int) -> _TaskRun:
-    """Phase 2: the task's chunks, a mid-task checkpoint every `checkpoint_every_steps`
-    and on Ctrl-C; then the method's offline updates, if any."""
+def _train_chunks(seeds: list[_Seed], task: int, runs: list[_TaskRun], bases: list[int]):
+    """Phase 2, for every seed at once: the task's chunks (each chunk of all seeds as
+    one program where they can share it: `seeds.train_chunks`), a mid-task checkpoint
+    every `checkpoint_every_steps` and on Ctrl-C; then the method's offline updates."""
+    ctx = seeds[0].ctx
     method, chunks = ctx.method, ctx.chunks
     every = ctx.spec.checkpoint_every_steps
-    saved_steps = int(run.train.env_steps)
+    saved_steps = [int(run.train.env_steps) for run in runs]
     mid_chunk = _mid_task_chunk(chunks, method.mid_task_share(task))
-    for chunk in range(run.first_chunk, chunks + 1):
-        at_chunk_start = run.train  # what a Ctrl-C during this chunk saves
+    for chunk in range(min(run.first_chunk for run in runs), chunks + 1):
+        members = [i for i, run in enumerate(runs) if run.first_chunk <= chunk]
+        at_chunk_start = {i: runs[i].train for i in members}  # what a Ctrl-C saves
         try:
-            run.train, point = _train_one_chunk(
-                ctx, task, chunk, mid_chunk, run.train, run, base_steps
+            if chunk == mid_chunk:
+                for i in members:
+                    runs[i].train = dataclasses.replace(
+                        runs[i].train, actor=method.mid_task(runs[i].train.actor, task)
+                    )
+            if chunk == chunks:
+                break
+            trained = seed_batch.train_chunks(
+                [(runs[i].learner, runs[i].train, runs[i].regulariser) for i in members],
+                ctx.chunk_rounds,
             )
         except KeyboardInterrupt:
-            _save_in_task(run, at_chunk_start, chunk, chunks)
+            for i in members:
+                _save_in_task(runs[i], at_chunk_start[i], chunk, chunks)
             raise
-        if point is None:
-            break
-        run.curve.append(point)
-        if every and point[0] - saved_steps >= every and chunk + 1 < chunks:
-            _save_in_task(run, run.train, chunk + 1, chunks)
-            saved_steps = point[0]
+        for i, result in zip(members, trained):
+            run = runs[i]
+            point = _after_chunk(seeds[i].ctx, task, result, run, bases[i])
+            run.curve.append(point)
+            if every and point[0] - saved_steps[i] >= every and chunk + 1 < chunks:
+                _save_in_task(run, run.train, chunk + 1, chunks)
+                saved_steps[i] = point[0]
     offline = method.offline_updates(task)
-    if offline:  # e.g. PackNet: prune, then retrain from the buffer, no env steps
+    for run in runs if offline else ():  # e.g. PackNet: prune, then retrain from the buffer
         run.train = dataclasses.replace(
             run.train, actor=method.mid_task(run.train.actor, task)
         )
         blocks = max(1, offline // run.learner.spec.policy_update_delay)
         run.train = sac.train_updates(run.learner, run.train, run.regulariser, blocks)
-    return run
 
 
 def _end_task(method, state, task, run: _TaskRun):
@@ -495,11 +605,16 @@ def _record(ctx: _RunContext, record, state, task, run: _TaskRun, facts, row, ba
     return carried, record
 
 
-def _run_task(spec, method, carried, record, task, ctx: _RunContext):
-    """One task, as five phases: begin, train chunks, end, evaluate all, record."""
-    run = _begin_task(ctx, carried, task)
-    base_steps = record["env_steps"]
-    run = _train_chunks(ctx, task, run, base_steps)
-    state, facts = _end_task(method, carried.method, task, run)
-    row = _evaluate_all(ctx, state, task, run.end_key)
-    return _record(ctx, record, state, task, run, facts, row, base_steps)
+def _run_task(seeds: list[_Seed], task: int) -> None:
+    """One task for every seed, as five phases: begin, train chunks (together), end,
+    evaluate all, record."""
+    runs = [_begin_task(seed.ctx, seed.carried, task) for seed in seeds]
+    bases = [seed.record["env_steps"] for seed in seeds]
+    _train_chunks(seeds, task, runs, bases)
+    for seed, run, base_steps in zip(seeds, runs, bases):
+        ctx = seed.ctx
+        state, facts = _end_task(ctx.method, seed.carried.method, task, run)
+        row = _evaluate_all(ctx, state, task, run.end_key)
+        seed.carried, seed.record = _record(
+            ctx, seed.record, state, task, run, facts, row, base_steps
+        )

@@ -93,7 +93,7 @@ def test_resume_after_an_interrupted_run_gives_identical_metrics(
     original = runner._run_task
 
     def interrupted(*args, **kwargs):
-        if args[4] == 1:  # the task index
+        if args[1] == 1:  # the task index
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
@@ -315,10 +315,10 @@ def test_compare_stopped_midway_skips_finished_jobs_and_resumes_the_rest(
     out = tmp_path / "report"
     real = runner._run_task
 
-    def stop_in_seed_1_task_1(spec, method, carried, record, task, *args, **kwargs):
-        if spec.seed == 1 and task == 1:
+    def stop_in_seed_1_task_1(seeds, task):
+        if any(seed.ctx.spec.seed == 1 for seed in seeds) and task == 1:
             raise KeyboardInterrupt
-        return real(spec, method, carried, record, task, *args, **kwargs)
+        return real(seeds, task)
 
     monkeypatch.setattr(runner, "_run_task", stop_in_seed_1_task_1)
     with pytest.raises(KeyboardInterrupt):
@@ -350,7 +350,7 @@ def test_ctrl_c_ends_in_one_line_with_status_130(tmp_path, monkeypatch, capsys):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner, "run", interrupted)
+    monkeypatch.setattr(runner, "run_seeds", interrupted)
     args = ["run", "specs/quick.py", "--output-dir", str(tmp_path)]
     assert cli.main(args) == 130
     err = capsys.readouterr().err

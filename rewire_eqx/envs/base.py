@@ -145,6 +145,12 @@ class AbstractVecEnv(eqx.Module):
         restart their episodes."""
         return state
 
+    @property
+    def vmappable(self) -> bool:
+        """Whether several seeds' copies of these environments can step under one
+        `vmap` (`rewire_eqx.seeds`): true when `EnvState` holds everything."""
+        return True
+
 
 def _where(mask: Bool[Array, " envs"], a: PyTree, b: PyTree) -> PyTree:
     def pick(x, y):

@@ -180,6 +180,11 @@ class HostVecEnv(AbstractVecEnv):
         episodes (seeded from the state's key) and the state follows them."""
         return self.reset(state.key)
 
+    @property
+    def vmappable(self) -> bool:
+        """False: the engine's environments live on the host, one set per instance."""
+        return False
+
 
 class GymnasiumEngine(HostEngine):
     """Gymnasium envs in a `SyncVectorEnv` with same-step auto-reset.

@@ -158,6 +158,10 @@ class SubspaceVecEnv(AbstractVecEnv):
         inner, alpha = state.inner
         return self._state(self.env.resync(inner), alpha, state.key)
 
+    @property
+    def vmappable(self) -> bool:
+        return self.env.vmappable
+
     def step(self, state: EnvState, actions) -> tuple[EnvState, StepResult]:
         inner, alpha = state.inner
         inner, result = self.env.step(inner, actions)
