@@ -237,3 +237,36 @@ def test_compare_together_reads_finished_seeds_and_trains_the_rest_together(
     runs = json.loads((tmp_path / "report" / "runs.json").read_text())
     assert [Path(d).name for d in runs["ft1"]] == ["seed0", "seed1", "seed2"]
     assert len({str(_metrics(d)["R"]) for d in runs["ft1"]}) == 3
+
+
+def test_host_stepped_seeds_train_alone_and_equal_their_single_seed_runs(
+    tmp_path, monkeypatch
+):
+    """With environments stepped on the host (as Continual World's), every seed gets its
+    own environments and trains in its own call: its results are its single-seed run's,
+    bit for bit."""
+    import gymnasium
+
+    from rewire_eqx.envs.host import GymnasiumEngine
+
+    def host_environments(spec):
+        def make(num_envs):
+            engine = GymnasiumEngine(
+                lambda: gymnasium.make("Pendulum-v1"), num_envs=num_envs
+            )
+            return HostVecEnv(engine, episode_length=spec.sac.episode_length)
+
+        sac_spec, tasks = spec.sac_for_run, spec.scenario.tasks
+        learners = [sac.Learner(sac_spec, make(sac_spec.num_envs)) for _ in tasks]
+        return learners, [make(spec.scenario.eval_envs) for _ in tasks]
+
+    monkeypatch.setattr(runner, "_environments", host_environments)
+    spec = _tiny(tmp_path, method="ft1", tasks=("normal",))
+    specs = [dataclasses.replace(spec, seed=seed) for seed in (0, 1)]
+    together = runner.run_seeds(
+        specs, run_dirs=[tmp_path / "t0", tmp_path / "t1"], progress=False
+    )
+    for s, folder in zip(specs, together):
+        alone = runner.run(s, run_dir=tmp_path / f"a{s.seed}", progress=False)
+        _same_results(_metrics(folder), _metrics(alone))
+    assert _metrics(together[0])["R"] != _metrics(together[1])["R"]
