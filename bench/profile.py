@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -94,7 +95,7 @@ def _arrays(tree):
     return eqx.filter(tree, eqx.is_array)
 
 
-def parts_of(setup: str, num_modes: int, buffer: int) -> list[Part]:
+def parts_of(setup: str, num_modes: int, buffer: int, only=None) -> list[Part]:
     env = JaxVecEnv(
         brax_env("halfcheetah"), num_envs=SETUPS[setup]["num_envs"], episode_length=1000
     )
@@ -170,6 +171,8 @@ def parts_of(setup: str, num_modes: int, buffer: int) -> list[Part]:
     if num_modes > 1:
         keep = ("round", "actor update", "actor forward")
         steps = {k: v for k, v in steps.items() if k in keep}
+    if only:
+        steps = {k: v for k, v in steps.items() if k in only}
     return [
         Part(name=label + name, run=_looped(step, static), arrays=arrays)
         for name, step in steps.items()
@@ -182,19 +185,26 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--window", type=float, default=5.0, help="seconds per window")
     parser.add_argument("--buffer", type=int, default=1_280_000)
+    parser.add_argument("--parts", nargs="+", help="time only these parts (e.g. round)")
+    parser.add_argument("--no-rewired", action="store_true", help="skip the K=3 actor")
     parser.add_argument("--out", default="bench/profile_results.json")
     args = parser.parse_args()
     if args.repeats < 1 or args.window <= 0:
         parser.error("--repeats must be >= 1 and --window > 0")
     results: dict = {
         "command": f"python -m bench.profile --setups {' '.join(args.setups)} "
-        f"--repeats {args.repeats} --window {args.window:g} --buffer {args.buffer}",
+        f"--repeats {args.repeats} --window {args.window:g} --buffer {args.buffer}"
+        + (f" --parts {' '.join(args.parts)}" if args.parts else "")
+        + (" --no-rewired" if args.no_rewired else ""),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "jax": jax.__version__,
         "matmul_peak_gflops": matmul_peak(),
         "setups": {},
     }
     for setup in args.setups:
-        parts = parts_of(setup, 1, args.buffer) + parts_of(setup, 3, args.buffer)
+        parts = parts_of(setup, 1, args.buffer, args.parts)
+        if not args.no_rewired:
+            parts += parts_of(setup, 3, args.buffer, args.parts)
         for part in parts:
             part.calibrate(args.window)
             print(f"{setup}/{part.name}: {part.iterations} iterations", flush=True)
@@ -231,7 +241,9 @@ def format_table(results: dict) -> str:
             base = "round" if not name.startswith("rewired") else "rewired K=3: round"
             share = ""
             plain_name = name.removeprefix("rewired K=3: ")
-            if plain_name in times:
+            if base not in parts:
+                pass
+            elif plain_name in times:
                 share = f"{100 * times[plain_name] * row['median_us'] / parts[base]['median_us']:.0f}%"
             elif plain_name in ("collect", "env step"):
                 share = f"{100 * row['median_us'] / parts[base]['median_us']:.0f}%"
