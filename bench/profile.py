@@ -239,14 +239,11 @@ def format_table(results: dict) -> str:
         times = {"critic update": per_round, "actor update": per_round / delay}
         for name, row in parts.items():
             base = "round" if not name.startswith("rewired") else "rewired K=3: round"
-            share = ""
             plain_name = name.removeprefix("rewired K=3: ")
-            if base not in parts:
-                pass
-            elif plain_name in times:
-                share = f"{100 * times[plain_name] * row['median_us'] / parts[base]['median_us']:.0f}%"
-            elif plain_name in ("collect", "env step"):
-                share = f"{100 * row['median_us'] / parts[base]['median_us']:.0f}%"
+            count = times.get(plain_name, 1 if plain_name in ("collect", "env step") else 0)
+            share = ""
+            if base in parts and count:
+                share = f"{100 * count * row['median_us'] / parts[base]['median_us']:.0f}%"
             lines.append(
                 f"| {setup} | {name} | {row['median_us']:.0f} "
                 f"[{row['min_us']:.0f}, {row['max_us']:.0f}] | {share} |"
