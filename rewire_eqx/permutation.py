@@ -92,7 +92,12 @@ def soft_permutation(scores: Float[Array, " n"], tau: float) -> Float[Array, "n 
 
     **Returns:** an `(n, n)` row-stochastic matrix.
     """
-    distance = jnp.abs(jnp.sort(scores)[:, None] - scores[None, :])
+    return _softsort(jnp.sort(scores), scores, tau)
+
+
+def _softsort(sorted_scores: Array, scores: Array, tau: float) -> Array:
+    """Eq. 4 given `sort(scores)` (the backward pass has it as `scores[order]`)."""
+    distance = jnp.abs(sorted_scores[:, None] - scores[None, :])
     return jax.nn.softmax(-distance / tau, axis=-1)
 
 
@@ -110,16 +115,14 @@ def _straight_through_fwd(scores, x, tau, transpose):
 
 def _straight_through_bwd(tau, transpose, residuals, cotangent):
     scores, x, order = residuals
-    # Gradient for x: the transpose of the hard matrix applied (a gather or a scatter,
-    # no matmul): P^T g for P x, and P g for P^T x.
-    if transpose:
-        grad_x = cotangent[order]
-    else:
-        grad_x = jnp.zeros_like(cotangent).at[order].set(cotangent)
+    # Gradient for x: the transpose of the hard matrix applied, as a gather (no matmul,
+    # no scatter): P^T g for P x, and P g for P^T x.
+    grad_x = cotangent[order] if transpose else cotangent[invert(order)]
 
-    # Gradient for the scores: through SoftSort, as if the forward had used P_hat.
+    # Gradient for the scores: through SoftSort, as if the forward had used P_hat
+    # (`sort(s)` is `s[order]`: the forward's order, not a second sort).
     def relaxed(s):
-        soft = soft_permutation(s, tau)
+        soft = _softsort(s[order], s, tau)
         return jnp.tensordot(soft.T if transpose else soft, x, axes=(1, 0))
 
     _, soft_vjp = jax.vjp(relaxed, scores)

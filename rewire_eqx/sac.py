@@ -350,6 +350,20 @@ def _actor_update(
     mode = _sample_mode(num_modes, mode_key)
     temperature = jnp.exp(state.log_alpha)
 
+    if num_modes > 1:
+        # the distillation target (Eq. 6): the other mode's outputs, hard order without
+        # noise (as in collection), Dropout on; no gradient flows through them, so they
+        # are computed outside the differentiated loss
+        other = _other_mode(mode, num_modes, other_key)
+        other_out = losses.gaussian_head(
+            _policy_out(
+                state.actor.with_mode(other),
+                obs,
+                state.head,
+                _dropout_key(state.actor, other_dropout_key),
+            )
+        )
+
     def loss_fn(actor):
         mean, log_std = losses.gaussian_head(
             _policy_out(
@@ -363,17 +377,7 @@ def _actor_update(
         q = jnp.min(losses.twin_q(state.critic, obs, action), axis=0)
         sac = jnp.mean(jax.lax.stop_gradient(temperature) * log_prob - q)
         if num_modes > 1:
-            # the other mode: hard order without noise (as in collection), Dropout on
-            other = _other_mode(mode, num_modes, other_key)
-            other_mean, other_log_std = losses.gaussian_head(
-                _policy_out(
-                    actor.with_mode(other),
-                    obs,
-                    state.head,
-                    _dropout_key(actor, other_dropout_key),
-                )
-            )
-            divergence = losses.distillation_loss(mean, log_std, other_mean, other_log_std)
+            divergence = losses.distillation_loss(mean, log_std, *other_out)
         else:
             divergence = jnp.zeros(())
         extra = regulariser(actor)
