@@ -431,7 +431,8 @@ def test_gumbel_noise_only_in_updates_and_dropout_in_collection_and_updates(
     # (Gumbel noise seen, Dropout masks drawn) per policy pass
     assert seen["collect"] == [(False, not gumbel)]
     assert seen["critic"] == [(gumbel, not gumbel)]  # next action of the TD target
-    assert seen["actor"] == [(gumbel, not gumbel), (False, not gumbel)]  # trained, other
+    # the other mode (distillation target, computed first), then the trained mode
+    assert seen["actor"] == [(False, not gumbel), (gumbel, not gumbel)]
     assert seen["evaluate"] == [(False, False)]
 
 
