@@ -17,8 +17,11 @@ HalfCheetah, a replay buffer of `--buffer` transitions, batch 256):
 - `buffer sample`: one batch gathered from the buffer;
 - `actor forward`, `twin critic forward`: one forward pass on a batch (the target
   critics' pass in a critic update is one `twin critic forward`);
-- with `rewired K=3`, the same actor parts for a rewired actor (permutation gathers of
-  the chosen mode, in every layer).
+- for every other actor of `--actors`, the round, actor update and actor forward again,
+  labelled with the actor: `rewired K=3` (the method: 3 modes, Gumbel noise 0.1, the
+  distillation target's forward in every actor update), `rewired K=1` (one mode, noise:
+  no distillation), `rewired K=1, no noise` (the permutations and their SoftSort
+  backward alone). Timing these side by side splits the rewired learner's extra time.
 
 Reported per part: microseconds per iteration (median and min-max over `--repeats`
 windows, the parts taking turns) and, for the updates, the share of a round's time that
@@ -47,6 +50,14 @@ from rewire_eqx import losses, sac
 from rewire_eqx.envs import JaxVecEnv
 from rewire_eqx.envs.brax_env import brax_env
 from rewire_eqx.specs import build
+
+ACTORS: dict[str, tuple[int, float]] = {
+    "plain": (1, 0.0),
+    "rewired K=3": (3, 0.1),
+    "rewired K=1": (1, 0.1),
+    "rewired K=1, no noise": (1, 0.0),
+}
+"""Actor name -> (modes K, Gumbel noise scale); `plain` has no permutations."""
 
 
 @dataclasses.dataclass
@@ -95,14 +106,20 @@ def _arrays(tree):
     return eqx.filter(tree, eqx.is_array)
 
 
-def parts_of(setup: str, num_modes: int, buffer: int, only=None) -> list[Part]:
+def parts_of(setup: str, actor_name: str, buffer: int, only=None) -> list[Part]:
     env = JaxVecEnv(
         brax_env("halfcheetah"), num_envs=SETUPS[setup]["num_envs"], episode_length=1000
     )
     learner = sac.Learner(dataclasses.replace(sac_spec(setup), buffer_size=buffer), env)
-    actor = build(
-        _policy_spec(learner, SETUPS[setup]["hidden"], num_modes), key=jax.random.key(0)
-    )
+    num_modes, noise = ACTORS[actor_name]
+    policy = _policy_spec(learner, SETUPS[setup]["hidden"], num_modes)
+    if actor_name != "plain":
+        policy = dataclasses.replace(
+            policy,
+            rewire=True,
+            permutation=dataclasses.replace(policy.permutation, noise_scale=noise),
+        )
+    actor = build(policy, key=jax.random.key(0))
     state = sac.init_state(learner, actor, key=jax.random.key(1))
     state = sac.warmup(learner, state, sac.warmup_rounds(learner))
     # fill the buffer with the warm-up's transitions so samples read real rows
@@ -114,7 +131,7 @@ def parts_of(setup: str, num_modes: int, buffer: int, only=None) -> list[Part]:
     none = losses.NoRegulariser()
     batch = learner.spec.batch_size
     obs = jnp.zeros((batch, env.obs_size))
-    label = "" if num_modes == 1 else "rewired K=3: "
+    label = "" if actor_name == "plain" else f"{actor_name}: "
 
     def with_state(update):
         return lambda s, key: _arrays(update(s, key))
@@ -168,7 +185,7 @@ def parts_of(setup: str, num_modes: int, buffer: int, only=None) -> list[Part]:
         "twin critic forward": critic_forward,
         "buffer copy": buffer_copy,
     }
-    if num_modes > 1:
+    if actor_name != "plain":
         keep = ("round", "actor update", "actor forward")
         steps = {k: v for k, v in steps.items() if k in keep}
     if only:
@@ -186,7 +203,13 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=5.0, help="seconds per window")
     parser.add_argument("--buffer", type=int, default=1_280_000)
     parser.add_argument("--parts", nargs="+", help="time only these parts (e.g. round)")
-    parser.add_argument("--no-rewired", action="store_true", help="skip the K=3 actor")
+    parser.add_argument(
+        "--actors",
+        nargs="+",
+        choices=tuple(ACTORS),
+        default=["plain", "rewired K=3"],
+        help="actors to time (plain: every part; the others: round and actor parts)",
+    )
     parser.add_argument("--out", default="bench/profile_results.json")
     args = parser.parse_args()
     if args.repeats < 1 or args.window <= 0:
@@ -195,16 +218,19 @@ def main() -> None:
         "command": f"python -m bench.profile --setups {' '.join(args.setups)} "
         f"--repeats {args.repeats} --window {args.window:g} --buffer {args.buffer}"
         + (f" --parts {' '.join(args.parts)}" if args.parts else "")
-        + (" --no-rewired" if args.no_rewired else ""),
+        + " --actors "
+        + " ".join(f'"{a}"' for a in args.actors),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "jax": jax.__version__,
         "matmul_peak_gflops": matmul_peak(),
         "setups": {},
     }
     for setup in args.setups:
-        parts = parts_of(setup, 1, args.buffer, args.parts)
-        if not args.no_rewired:
-            parts += parts_of(setup, 3, args.buffer, args.parts)
+        parts = [
+            part
+            for actor in args.actors
+            for part in parts_of(setup, actor, args.buffer, args.parts)
+        ]
         for part in parts:
             part.calibrate(args.window)
             print(f"{setup}/{part.name}: {part.iterations} iterations", flush=True)
@@ -238,8 +264,8 @@ def format_table(results: dict) -> str:
         delay = 2  # the set-up's policy update delay: one actor update per 2 critic ones
         times = {"critic update": per_round, "actor update": per_round / delay}
         for name, row in parts.items():
-            base = "round" if not name.startswith("rewired") else "rewired K=3: round"
-            plain_name = name.removeprefix("rewired K=3: ")
+            actor, _, plain_name = name.rpartition(": ")
+            base = f"{actor}: round" if actor else "round"
             count = times.get(plain_name, 1 if plain_name in ("collect", "env step") else 0)
             share = ""
             if base in parts and count:
