@@ -201,6 +201,26 @@ def _report(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+def _heads(args: argparse.Namespace, rest: list[str]) -> int:
+    from rewire_eqx import run_folder
+    from rewire_eqx.heads import HeadProbeError, format_probes, head_probes
+
+    if rest:
+        raise SpecError(f"heads: unexpected arguments {rest}")
+    probes = []
+    try:
+        for run_dir in args.runs:
+            probes += head_probes(run_dir)
+    except HeadProbeError as error:
+        raise SpecError(str(error)) from None
+    table = format_probes(probes)
+    print(table)
+    if args.out:
+        run_folder.write_atomic(Path(args.out), (table + "\n").encode())
+        print(f"written: {args.out}")
+    return 0
+
+
 def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     parser = argparse.ArgumentParser(
         prog="python -m rewire_eqx",
@@ -260,6 +280,16 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         choices=["paper"],
         help="also write against_paper.md: our table beside the paper's Tables 1 and 3",
     )
+    heads = commands.add_parser(
+        "heads",
+        help="head-swap probe of finished runs with a head per task slot",
+        description="For every finished task t >= 1 of each run, evaluate on task t the "
+        "networks of tasks t-1 and t, each with the head of task t-1 and of task t (the "
+        "pair of task t reproduces R[t, t]): how much of a task's learning sits in its "
+        "head.",
+    )
+    heads.add_argument("runs", metavar="RUN_DIR", nargs="+")
+    heads.add_argument("--out", default=None, help="also write the table to this file")
     refs = commands.add_parser(
         "references",
         help="single-task SAC on each task of a scenario: reference scores and AUCs",
@@ -289,6 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _compare(args, rest)
         if args.command == "references":
             return _references(args, rest)
+        if args.command == "heads":
+            return _heads(args, rest)
     except SpecError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

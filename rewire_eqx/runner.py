@@ -109,7 +109,7 @@ def _vec(spec: RunSpec, task: str, num_envs: int) -> AbstractVecEnv:
     )
 
 
-def _environments(spec: RunSpec) -> tuple[list[sac.Learner], list[AbstractVecEnv]]:
+def environments(spec: RunSpec) -> tuple[list[sac.Learner], list[AbstractVecEnv]]:
     """Every task's training learner and evaluation environments."""
     sac_spec, tasks = spec.sac_for_run, spec.scenario.tasks
     learners = [
@@ -119,7 +119,14 @@ def _environments(spec: RunSpec) -> tuple[list[sac.Learner], list[AbstractVecEnv
     return learners, eval_envs
 
 
-def _evaluator(spec: RunSpec, eval_env: AbstractVecEnv, head: int, key):
+def task_keys(root, task: int) -> tuple:
+    """The keys of task `task` of a run with root key `root`: actor initialisation,
+    SAC, evaluations during training, and the end of the task (`R`'s row `task` is
+    evaluated with `fold_in(end_key, seen)`)."""
+    return tuple(jax.random.split(jax.random.fold_in(root, task), 4))
+
+
+def evaluator(spec: RunSpec, eval_env: AbstractVecEnv, head: int, key):
     """Mean score (return or success rate, `ScenarioSpec.score`) of the deterministic
     policy over `eval_envs x eval_rollouts` episodes."""
     rollouts, score = spec.scenario.eval_rollouts, spec.scenario.score
@@ -172,10 +179,10 @@ def _chunking(spec: RunSpec, learner: sac.Learner) -> tuple[int, int, int, int]:
     return warm_rounds, chunks, chunk_rounds, steps_per_task
 
 
-def _open(spec, record, run_dir, environments, bar, row: int) -> _Seed:
+def _open(spec, record, run_dir, envs, bar, row: int) -> _Seed:
     """A seed's method, its state (fresh, or after the last finished task of the
     folder) and its run folder, written before anything is compiled."""
-    learners, eval_envs = environments
+    learners, eval_envs = envs
     scenario = spec.scenario
     action_size = learners[0].env.action_size
     method = make_method(spec, spec.policy_spec(learners[0].env.obs_size, action_size))
@@ -324,7 +331,7 @@ def run_seeds(
         )
     prepared = [_prepare(*args) for args in zip(specs, resumes, run_dirs)]
     _check_same_run([spec for spec, _, _ in prepared])
-    first = _environments(prepared[0][0])
+    first = environments(prepared[0][0])
     shared = all(learner.env.vmappable for learner in first[0])
     show = progress if progress is not None else os.isatty(2)
     steps = [
@@ -337,8 +344,8 @@ def run_seeds(
     seeds: list[_Seed] = []
     try:
         for row, (spec, record, run_dir) in enumerate(prepared):
-            environments = first if (row == 0 or shared) else _environments(spec)
-            seeds.append(_open(spec, record, run_dir, environments, bar, row))
+            envs = first if (row == 0 or shared) else environments(spec)
+            seeds.append(_open(spec, record, run_dir, envs, bar, row))
         for task in range(prepared[0][0].scenario.num_tasks):
             active = [seed for seed in seeds if seed.record["last_task"] < task]
             if active:
@@ -454,10 +461,9 @@ def _begin_task(ctx: _RunContext, carried, task: int) -> _TaskRun:
     chunks = ctx.chunks
     state = carried.method
     head = method.policy.head_of_task(task)
-    task_key = jax.random.fold_in(ctx.root, task)
-    actor_key, sac_key, eval_key, end_key = jax.random.split(task_key, 4)
+    actor_key, sac_key, eval_key, end_key = task_keys(ctx.root, task)
     learner = sac.Learner(learners[task].spec, method.wrap_env(learners[task].env, state))
-    evaluate = _evaluator(spec, method.wrap_env(eval_envs[task], state), head, eval_key)
+    evaluate = evaluator(spec, method.wrap_env(eval_envs[task], state), head, eval_key)
     actor = method.training_actor(state, task, key=actor_key)
     reward_before = evaluate(actor.with_mode(0)) if task > 0 else None
     train = sac.begin_task(learner, actor, head=head, key=sac_key, critic=carried.critic)
@@ -571,7 +577,7 @@ def _evaluate_all(ctx: _RunContext, state, task: int, end_key) -> list[float]:
     spec, method, eval_envs, writer = ctx.spec, ctx.method, ctx.eval_envs, ctx.writer
     row = []
     for seen in range(task + 1):
-        seen_eval = _evaluator(
+        seen_eval = evaluator(
             spec,
             method.wrap_env(eval_envs[seen], state),
             method.policy.head_of_task(seen),

@@ -582,3 +582,33 @@ def test_references_are_sac_n_finals_and_aucs_and_reuse_the_comparison_run(tmp_p
     assert table["command"] == "the command" and table["score"] == "return"
     assert table["overrides"].startswith("--scenario.reference-rewards ")
     assert "--scenario.reference-aucs" in table["overrides"]
+
+
+def test_head_swap_probe_reproduces_r_and_puts_the_named_heads_in_place(
+    finished, capsys, tmp_path
+):
+    import equinox as eqx
+    import jax
+
+    from rewire_eqx.heads import _head_into, head_probes
+    from rewire_eqx.networks import PlainMLP
+
+    spec, run_dir = finished
+    out = tmp_path / "heads.md"
+    assert cli.main(["heads", str(run_dir), "--out", str(out)]) == 0
+    assert "network t-1, head t" in out.read_text()
+    (probe,) = head_probes(run_dir)
+    r = json.loads((run_dir / "metrics.json").read_text())["R"]
+    # the unswapped pair is evaluated exactly as R[1, 1] was
+    assert probe.task == 1 and probe.own_network_own_head == r[1][1] == probe.stored
+    # the swap: head `index` replaced, every other array untouched
+    a = PlainMLP(3, (4,), 2, num_heads=3, key=jax.random.key(0))
+    b = PlainMLP(3, (4,), 2, num_heads=3, key=jax.random.key(1))
+    swapped = _head_into(a, 2, b, 0)
+    np.testing.assert_array_equal(swapped.heads.weight[2], b.heads.weight[0])
+    np.testing.assert_array_equal(swapped.heads.bias[2], b.heads.bias[0])
+    np.testing.assert_array_equal(swapped.heads.weight[:2], a.heads.weight[:2])
+    assert eqx.tree_equal(swapped.hidden, a.hidden)
+    # a folder that is not a run: one line, exit status 2
+    assert cli.main(["heads", str(tmp_path / "missing")]) == 2
+    assert "heads" in capsys.readouterr().err

@@ -260,7 +260,7 @@ def test_host_stepped_seeds_train_alone_and_equal_their_single_seed_runs(
         learners = [sac.Learner(sac_spec, make(sac_spec.num_envs)) for _ in tasks]
         return learners, [make(spec.scenario.eval_envs) for _ in tasks]
 
-    monkeypatch.setattr(runner, "_environments", host_environments)
+    monkeypatch.setattr(runner, "environments", host_environments)
     spec = _tiny(tmp_path, method="ft1", tasks=("normal",))
     specs = [dataclasses.replace(spec, seed=seed) for seed in (0, 1)]
     together = runner.run_seeds(

@@ -1,0 +1,149 @@
+"""Head-swap probes: how much of a task's learning sits in its own head.
+
+With a head per task slot, a new task starts from a copy of the previous head, and a
+method that holds its hidden layers in place (FT-L2, EWC, Rewire's regulariser) can still
+learn the task in the head alone. For every finished task `t >= 1` of a run whose policy
+has a head per slot, the probe evaluates, on task `t`, the four pairs of
+
+- a network: task `t-1`'s (its hidden layers and, for Rewire, its cached wiring, as
+  stored after task `t-1`) or task `t`'s (as stored after task `t`),
+- a head: task `t-1`'s or task `t`'s (each from the checkpoint of its own task),
+
+with the evaluation key the run used for `R[t, t]`: the pair (task `t`'s network, task
+`t`'s head) reproduces `R[t, t]` exactly, which checks the loading. If (task `t-1`'s
+network, task `t`'s head) scores near `R[t, t]`, the head carried the learning.
+
+    python -m rewire_eqx heads RUN_DIR [RUN_DIR ...] [--out heads.md]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import equinox as eqx
+import jax
+
+from rewire_eqx import run_folder, sac
+from rewire_eqx.methods import make_method
+from rewire_eqx.networks import PlainMLP
+from rewire_eqx.runner import environments, evaluator, task_keys
+
+__all__ = ["HeadProbe", "HeadProbeError", "format_probes", "head_probes"]
+
+
+class HeadProbeError(Exception):
+    """A run folder the probe cannot use (message names the folder and why)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadProbe:
+    """Scores on task `task` of each (network, head) pair; `stored` is `R[t, t]`."""
+
+    run_dir: str
+    spec_name: str
+    seed: int
+    task: int
+    task_name: str
+    stored: float
+    previous_network_previous_head: float
+    previous_network_own_head: float
+    own_network_previous_head: float
+    own_network_own_head: float
+
+
+def _states_after_tasks(run_dir: Path):
+    """The spec, method, environments and the method state after every finished task."""
+    try:
+        spec, progress = run_folder.load_resume(run_dir)
+    except run_folder.ResumeError as error:
+        raise HeadProbeError(str(error).replace("--resume", "heads")) from None
+    learners, eval_envs = environments(spec)
+    env = learners[0].env
+    method = make_method(spec, spec.policy_spec(env.obs_size, env.action_size))
+    template = run_folder.Carried(
+        method=method.init(key=jax.random.key(0)),
+        critic=(
+            sac.make_critic(spec.sac_for_run, env.obs_size, env.action_size, key=jax.random.key(0))
+            if method.carries_critic
+            else None
+        ),
+    )
+    states = [
+        eqx.tree_deserialise_leaves(
+            run_dir / "checkpoints" / f"after_task_{t}.eqx", template
+        ).method
+        for t in range(progress["last_task"] + 1)
+    ]
+    return spec, progress, method, eval_envs, states
+
+
+def _head_into(policy: PlainMLP, index: int, source: PlainMLP, source_index: int):
+    """`policy` with its head `index` replaced by head `source_index` of `source`."""
+    heads = jax.tree.map(
+        lambda mine, theirs: mine.at[index].set(theirs[source_index]),
+        policy.heads,
+        source.heads,
+    )
+    return eqx.tree_at(lambda p: p.heads, policy, heads)
+
+
+def head_probes(run_dir: str | Path) -> list[HeadProbe]:
+    """The head-swap probe of every finished task `t >= 1` of one run folder."""
+    run_dir = Path(run_dir)
+    spec, progress, method, eval_envs, states = _states_after_tasks(run_dir)
+    if method.policy.num_heads < 2:
+        raise HeadProbeError(
+            f"heads {str(run_dir)!r}: the policy has one shared head; the probe needs a "
+            "head per task slot"
+        )
+    root = jax.random.key(spec.seed)
+    probes = []
+    for t in range(1, len(states)):
+        own = method.policy_for_task(states[t], t)
+        previous = method.policy_for_task(states[t - 1], t - 1)
+        if not (isinstance(own, PlainMLP) and isinstance(previous, PlainMLP)):
+            raise HeadProbeError(
+                f"heads {str(run_dir)!r}: method {spec.method.name!r} has no plain "
+                "network with stacked heads to swap"
+            )
+        # every pair is called with head index h (task t's): the head wanted is put there
+        h, h_previous = method.policy.head_of_task(t), method.policy.head_of_task(t - 1)
+        end_key = task_keys(root, t)[3]
+        evaluate = evaluator(
+            spec, method.wrap_env(eval_envs[t], states[t]), h, jax.random.fold_in(end_key, t)
+        )
+        pairs = {
+            "previous_network_previous_head": _head_into(previous, h, previous, h_previous),
+            "previous_network_own_head": _head_into(previous, h, own, h),
+            "own_network_previous_head": _head_into(own, h, previous, h_previous),
+            "own_network_own_head": own,
+        }
+        probes.append(
+            HeadProbe(
+                run_dir=str(run_dir),
+                spec_name=spec.name,
+                seed=spec.seed,
+                task=t,
+                task_name=spec.scenario.tasks[t],
+                stored=float(progress["R"][t][t]),
+                **{name: evaluate(policy) for name, policy in pairs.items()},
+            )
+        )
+    return probes
+
+
+def format_probes(probes: list[HeadProbe]) -> str:
+    """Markdown table of head-swap probes."""
+    lines = [
+        "| run | seed | task | R[t, t] | network t-1, head t-1 | network t-1, head t "
+        "| network t, head t-1 | network t, head t |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for p in probes:
+        lines.append(
+            f"| {p.spec_name} | {p.seed} | {p.task}: {p.task_name} | {p.stored:.0f} "
+            f"| {p.previous_network_previous_head:.0f} | {p.previous_network_own_head:.0f} "
+            f"| {p.own_network_previous_head:.0f} | {p.own_network_own_head:.0f} |"
+        )
+    return "\n".join(lines)
