@@ -19,8 +19,14 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", "rewire_eqx", "tests", "specs", "bench", "noxfile.py")
 
 
+BENCHMARKS = ("run", "profile", "seeds", "peer", "cw")
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Throughput benchmarks (never run as tests); prints a table."""
+    """Benchmarks (never run as tests): `nox -s bench` runs `bench.run`; `nox -s bench --
+    NAME ARGS` runs `bench.NAME` (one of BENCHMARKS) with ARGS."""
     session.install("-e", ".[dev]")
-    session.run("python", "-m", "bench.run", *session.posargs)
+    args = list(session.posargs)
+    name = args.pop(0) if args and args[0] in BENCHMARKS else "run"
+    session.run("python", "-m", f"bench.{name}", *args)

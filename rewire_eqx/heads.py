@@ -64,7 +64,9 @@ def _states_after_tasks(run_dir: Path):
     template = run_folder.Carried(
         method=method.init(key=jax.random.key(0)),
         critic=(
-            sac.make_critic(spec.sac_for_run, env.obs_size, env.action_size, key=jax.random.key(0))
+            sac.make_critic(
+                spec.sac_for_run, env.obs_size, env.action_size, key=jax.random.key(0)
+            )
             if method.carries_critic
             else None
         ),
@@ -111,7 +113,10 @@ def head_probes(run_dir: str | Path) -> list[HeadProbe]:
         h, h_previous = method.policy.head_of_task(t), method.policy.head_of_task(t - 1)
         end_key = task_keys(root, t)[3]
         evaluate = evaluator(
-            spec, method.wrap_env(eval_envs[t], states[t]), h, jax.random.fold_in(end_key, t)
+            spec,
+            method.wrap_env(eval_envs[t], states[t]),
+            h,
+            jax.random.fold_in(end_key, t),
         )
         pairs = {
             "previous_network_previous_head": _head_into(previous, h, previous, h_previous),
