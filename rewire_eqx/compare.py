@@ -142,6 +142,7 @@ def compare(
         format_table,
         interval_table,
         load_metrics,
+        per_task_table,
         plot,
         rewire_diagnostics,
     )
@@ -184,6 +185,7 @@ def compare(
     intervals, interval_json = interval_table(labelled)
     (out / "intervals.md").write_text(intervals + "\n")
     (out / "intervals.json").write_text(json.dumps(interval_json, indent=2) + "\n")
+    (out / "per_task.md").write_text(per_task_table(labelled) + "\n")
     table = table + "\n\n" + intervals
     if any(m["method"] == "rewire" for m in labelled):
         (out / "rewire_diagnostics.md").write_text(rewire_diagnostics(labelled) + "\n")

@@ -13,6 +13,11 @@ with the evaluation key the run used for `R[t, t]`: the pair (task `t`'s network
 `t`'s head) reproduces `R[t, t]` exactly, which checks the loading. If (task `t-1`'s
 network, task `t`'s head) scores near `R[t, t]`, the head carried the learning.
 
+Two more columns: for Rewire, the share of hidden neurons task `t`'s kept wiring
+re-placed; and, when task `t` only flips the sign of task `t-1`'s actions
+(`inverted_actions`), task `t-1`'s policy with its Gaussian mean negated, a solution
+that lives in the head alone.
+
     python -m rewire_eqx heads RUN_DIR [RUN_DIR ...] [--out heads.md]
 """
 
@@ -23,11 +28,15 @@ from pathlib import Path
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
+import numpy as np
 
-from rewire_eqx import run_folder, sac
+from rewire_eqx import run_folder
+from rewire_eqx.envs.variants import VARIANTS, get_variant
 from rewire_eqx.methods import make_method
+from rewire_eqx.methods.rewire import Rewire
 from rewire_eqx.networks import PlainMLP
-from rewire_eqx.runner import environments, evaluator, task_keys
+from rewire_eqx.runner import environments, evaluator, load_after_task, task_keys
 
 __all__ = ["HeadProbe", "HeadProbeError", "format_probes", "head_probes"]
 
@@ -50,6 +59,8 @@ class HeadProbe:
     previous_network_own_head: float
     own_network_previous_head: float
     own_network_own_head: float
+    wiring_moved: float | None = None  # Rewire: share of neurons re-placed on task t
+    previous_policy_negated: float | None = None  # see `_inverts_previous`
 
 
 def _states_after_tasks(run_dir: Path):
@@ -61,20 +72,9 @@ def _states_after_tasks(run_dir: Path):
     learners, eval_envs = environments(spec)
     env = learners[0].env
     method = make_method(spec, spec.policy_spec(env.obs_size, env.action_size))
-    template = run_folder.Carried(
-        method=method.init(key=jax.random.key(0)),
-        critic=(
-            sac.make_critic(
-                spec.sac_for_run, env.obs_size, env.action_size, key=jax.random.key(0)
-            )
-            if method.carries_critic
-            else None
-        ),
-    )
+    blank = method.init(key=jax.random.key(0))
     states = [
-        eqx.tree_deserialise_leaves(
-            run_dir / "checkpoints" / f"after_task_{t}.eqx", template
-        ).method
+        load_after_task(spec, method, env, run_dir, t, blank).method
         for t in range(progress["last_task"] + 1)
     ]
     return spec, progress, method, eval_envs, states
@@ -133,22 +133,76 @@ def head_probes(run_dir: str | Path) -> list[HeadProbe]:
                 task_name=spec.scenario.tasks[t],
                 stored=float(progress["R"][t][t]),
                 **{name: evaluate(policy) for name, policy in pairs.items()},
+                wiring_moved=_wiring_moved(method, states, t),
+                previous_policy_negated=(
+                    evaluate(_mean_negated(pairs["previous_network_previous_head"], h))
+                    if _inverts_previous(spec, t)
+                    else None
+                ),
             )
         )
     return probes
+
+
+def _inverts_previous(spec, t: int) -> bool:
+    """Whether task `t` is task `t-1` with every action's sign flipped
+    (`inverted_actions` after `normal`, or back).
+
+    Then a head alone can undo the change: the previous policy with its Gaussian mean
+    negated (tanh is odd) sends task `t-1`'s actions to the environment, so on task `t`
+    it scores what it scored on task `t-1`."""
+    domain, tasks = spec.scenario.domain, spec.scenario.tasks
+    if domain not in VARIANTS:
+        return False
+    before, after = get_variant(domain, tasks[t - 1]), get_variant(domain, tasks[t])
+    same_otherwise = dataclasses.replace(
+        before, invert_actions=False
+    ) == dataclasses.replace(after, invert_actions=False)
+    return same_otherwise and before.invert_actions != after.invert_actions
+
+
+def _mean_negated(policy: PlainMLP, index: int) -> PlainMLP:
+    """`policy` with the mean outputs of head `index` (the first half of its outputs)
+    negated; the log-std outputs are kept."""
+    half = policy.heads.weight.shape[1] // 2
+    scale = jnp.concatenate([-jnp.ones(half), jnp.ones(half)])
+    return eqx.tree_at(
+        lambda p: (p.heads.weight, p.heads.bias),
+        policy,
+        (
+            policy.heads.weight.at[index].multiply(scale[:, None]),
+            policy.heads.bias.at[index].multiply(scale),
+        ),
+    )
+
+
+def _wiring_moved(method, states, t: int) -> float | None:
+    """Rewire: the mean over hidden layers of the share of neurons whose place in task
+    `t`'s kept wiring (all modes restart from it when the task ends) differs from the
+    wiring task `t` started from; None for other methods."""
+    if not isinstance(method, Rewire):
+        return None
+    return float(np.mean(method.wiring_moved(states[t - 1], t, states[t].actor, 0)))
+
+
+def _or_dash(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def format_probes(probes: list[HeadProbe]) -> str:
     """Markdown table of head-swap probes."""
     lines = [
         "| run | seed | task | R[t, t] | network t-1, head t-1 | network t-1, head t "
-        "| network t, head t-1 | network t, head t |",
-        "|---|---|---|---|---|---|---|---|",
+        "| network t, head t-1 | network t, head t | wiring moved "
+        "| network t-1, head t-1, mean negated |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in probes:
         lines.append(
             f"| {p.spec_name} | {p.seed} | {p.task}: {p.task_name} | {p.stored:.0f} "
             f"| {p.previous_network_previous_head:.0f} | {p.previous_network_own_head:.0f} "
-            f"| {p.own_network_previous_head:.0f} | {p.own_network_own_head:.0f} |"
+            f"| {p.own_network_previous_head:.0f} | {p.own_network_own_head:.0f} "
+            f"| {_or_dash(p.wiring_moved, '.2f')} "
+            f"| {_or_dash(p.previous_policy_negated, '.0f')} |"
         )
     return "\n".join(lines)

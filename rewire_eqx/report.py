@@ -205,6 +205,45 @@ def interval_table(labelled: list[dict], *, reps: int = 10_000) -> tuple[str, di
     return "\n".join(lines), table
 
 
+def per_task_table(labelled: list[dict], *, reps: int = 10_000) -> str:
+    """Markdown table of every variant's score on each task, separately: `R[j, j]`
+    (just after training task j) and `R[T-1, j]` (at the end), normalised like
+    `interval_table` (by SAC-N's mean final score when SAC-N is among the runs), each a
+    mean over runs with a bootstrap 95% interval. It separates learning a task from
+    keeping it, which the averages over tasks mix."""
+    from rewire_eqx.stats import stratified_bootstrap
+
+    groups: dict[str, list[dict]] = {}
+    for m in labelled:
+        groups.setdefault(m["variant"], []).append(m)
+    finals = (
+        _reference(groups["sacn"])[0]
+        if "sacn" in groups
+        else np.ones(len(labelled[0]["tasks"]))
+    )
+    tasks = labelled[0]["tasks"]
+    lines = [
+        "Per task: mean [bootstrap 95% interval over runs] of R[j, j] (just after "
+        "training task j) and R[T-1, j] (at the end), "
+        + ("each divided by SAC-N's mean R[j, j]." if "sacn" in groups else "raw."),
+        "",
+        "| variant | runs | "
+        + " | ".join(
+            f"{j}: {name}, R[j, j] | {j}: {name}, end" for j, name in enumerate(tasks)
+        )
+        + " |",
+        "|---|---|" + "---|---|" * len(tasks),
+    ]
+    for variant, runs in groups.items():
+        R = np.asarray([m["R"] for m in runs], np.float64) / finals  # runs x T x T
+        cells = []
+        for j in range(len(tasks)):
+            for scores in (R[:, j, j], R[:, -1, j]):
+                cells.append(str(stratified_bootstrap(scores[:, None], reps=reps)))
+        lines.append(f"| {variant} | {len(runs)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _mean_or_dash(values) -> str:
     return f"{np.mean(values):.2f}" if values else "-"
 
@@ -212,12 +251,15 @@ def _mean_or_dash(values) -> str:
 def rewire_diagnostics(labelled: list[dict]) -> str:
     """Markdown table of what Rewire did at every task of every run: the reward before
     training (r0), each mode's reward, the kept mode, roll-back, and (mean over hidden
-    layers) the share of neurons the adapters moved, the alignment residual
+    layers) the share of neurons the kept mode's wiring moved from the task's start (runs
+    before this fact was recorded show "-"), the share of neurons the adapters moved,
+    the alignment residual
     `||W - Z^T W_old A|| / ||W_old||` and the weight drift `||W - W_old|| / ||W_old||`."""
     lines = [
         "| variant | seed | task | R[t, t] | r0 | mode rewards | kept | rolled back "
-        "| adapters moved (out / in) | alignment residual | weight drift |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| wiring moved | adapters moved (out / in) | alignment residual "
+        "| weight drift |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in labelled:
         if m.get("method") != "rewire":
@@ -233,7 +275,8 @@ def rewire_diagnostics(labelled: list[dict]) -> str:
                 f"| {m['variant']} | {m['seed']} | {t}: {m['tasks'][t]} "
                 f"| {m['R'][t][t]:.0f} | {'-' if before is None else f'{before:.0f}'} "
                 f"| {modes} | {facts.get('kept_mode', '-')} "
-                f"| {'yes' if facts.get('rolled_back') else 'no'} | {moved} "
+                f"| {'yes' if facts.get('rolled_back') else 'no'} "
+                f"| {_mean_or_dash(facts.get('wiring_moved', []))} | {moved} "
                 f"| {_mean_or_dash(facts.get('alignment_residual', []))} "
                 f"| {_mean_or_dash(facts.get('weight_drift', []))} |"
             )

@@ -140,6 +140,10 @@ def keys_from_data(stored, template):
     )
 
 
+def after_task_path(run_dir: Path, task: int) -> Path:
+    return run_dir / "checkpoints" / f"after_task_{task}.eqx"
+
+
 def in_task_path(run_dir: Path, task: int) -> Path:
     return run_dir / "checkpoints" / f"in_task_{task}.eqx"
 
@@ -210,7 +214,7 @@ def load_resume(run_dir: str | Path) -> tuple[RunSpec, dict]:
             f"--resume {str(run_dir)!r}: unreadable run folder ({error})"
         ) from None
     last = progress["last_task"]
-    if last >= 0 and not (run_dir / "checkpoints" / f"after_task_{last}.eqx").is_file():
+    if last >= 0 and not after_task_path(run_dir, last).is_file():
         raise ResumeError(
             f"--resume {str(run_dir)!r}: checkpoint after task {last} is missing"
         )

@@ -138,6 +138,25 @@ def evaluator(spec: RunSpec, eval_env: AbstractVecEnv, head: int, key):
     return evaluate
 
 
+def load_after_task(
+    spec: RunSpec, method, env: AbstractVecEnv, run_dir: Path, task: int, state
+) -> run_folder.Carried:
+    """What a run folder saved at the end of `task`: the method's state and, for a
+    method that carries it across tasks, the SAC critic. `state` is any state of
+    `method` (it gives the shapes to read into)."""
+    critic = (
+        sac.make_critic(
+            spec.sac_for_run, env.obs_size, env.action_size, key=jax.random.key(0)
+        )
+        if method.carries_critic
+        else None
+    )
+    return eqx.tree_deserialise_leaves(
+        run_folder.after_task_path(run_dir, task),
+        run_folder.Carried(method=state, critic=critic),
+    )
+
+
 @dataclasses.dataclass
 class _Seed:
     """One seed's run between tasks: what every task shares, what the method carries
@@ -216,20 +235,7 @@ def _open(spec, record, run_dir, envs, bar, row: int) -> _Seed:
         for stale in range(last + 1):  # finished tasks' mid-task checkpoints
             run_folder.in_task_path(run_dir, stale).unlink(missing_ok=True)
         if last >= 0:
-            critic_template = (
-                sac.make_critic(
-                    spec.sac_for_run,
-                    learners[0].env.obs_size,
-                    action_size,
-                    key=jax.random.key(0),
-                )
-                if method.carries_critic
-                else None
-            )
-            carried = eqx.tree_deserialise_leaves(
-                run_dir / "checkpoints" / f"after_task_{last}.eqx",
-                run_folder.Carried(method=state, critic=critic_template),
-            )
+            carried = load_after_task(spec, method, learners[0].env, run_dir, last, state)
     from tensorboardX import SummaryWriter
 
     context = _RunContext(
@@ -605,7 +611,7 @@ def _record(ctx: _RunContext, record, state, task, run: _TaskRun, facts, row, ba
     carried = run_folder.Carried(
         method=state, critic=run.train.critic if method.carries_critic else None
     )
-    run_folder.save_state(run_dir / "checkpoints" / f"after_task_{task}.eqx", carried)
+    run_folder.save_state(run_folder.after_task_path(run_dir, task), carried)
     run_folder.write_json(run_dir / "progress.json", record)
     run.in_task.unlink(missing_ok=True)  # the task's own checkpoint supersedes it
     return carried, record

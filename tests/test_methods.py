@@ -390,3 +390,37 @@ def test_rewire_task_facts_measure_adapter_movement_residual_and_drift():
     assert facts["adapter_out_moved"][0] == pytest.approx(2 / 256)
     np.testing.assert_allclose(facts["alignment_residual"], 0.0, atol=1e-7)
     assert facts["weight_drift"][0] > 0 and facts["weight_drift"][1] == 0.0
+
+
+def test_rewire_wiring_moved_counts_the_neurons_a_task_re_placed():
+    """Swapping two places of mode 1's layer-0 order and three of layer 2's moves 2/256
+    and 3/256 of the neurons from the task's start; the end-of-task fact is the kept
+    mode's."""
+    method = _method("rewire")
+    state = method.init(key=jax.random.key(0))
+    state, _ = method.end_task(
+        state, _perturbed(state.actor, 1), 0, TaskEnd(evaluate=lambda p: 0.0)
+    )
+    start = method.training_actor(state, 1, key=jax.random.key(0))
+    assert method.wiring_moved(state, 1, start, 0) == [0.0, 0.0, 0.0]
+    orders = start.mode_orders(0)
+    cycle = jnp.arange(256).at[:3].set(jnp.array([1, 2, 0]))
+    new_orders = (
+        orders[0][jnp.array([1, 0] + list(range(2, 256)))],
+        orders[1],
+        orders[2][cycle],
+    )
+    scores = tuple(
+        s.at[1].set(perm.scores_from_order(o)) for s, o in zip(start.scores, new_orders)
+    )
+    trained = eqx.tree_at(lambda a: a.scores, start, scores)
+    assert method.wiring_moved(state, 1, trained, 1) == pytest.approx(
+        [2 / 256, 0.0, 3 / 256]
+    )
+    assert method.wiring_moved(state, 1, trained, 0) == [0.0, 0.0, 0.0]
+    evaluate, _ = _mode_evaluator(trained, {0: 1.0, 1: 5.0, 2: 3.0})
+    _, facts = method.end_task(
+        state, trained, 1, TaskEnd(evaluate=evaluate, reward_before=0.0)
+    )
+    assert facts["kept_mode"] == 1
+    assert facts["wiring_moved"] == pytest.approx([2 / 256, 0.0, 3 / 256])

@@ -584,6 +584,47 @@ def test_references_are_sac_n_finals_and_aucs_and_reuse_the_comparison_run(tmp_p
     assert "--scenario.reference-aucs" in table["overrides"]
 
 
+def test_negating_the_previous_mean_undoes_inverted_actions_exactly(finished):
+    """The probe's head-only oracle: on `inverted_actions`, task 0's policy with its
+    Gaussian mean negated scores exactly what task 0's policy scores on `normal` under
+    the same evaluation key, and the probe reports it only for a pure sign flip."""
+    import jax
+
+    from rewire_eqx.heads import (
+        _inverts_previous,
+        _mean_negated,
+        _states_after_tasks,
+        head_probes,
+    )
+    from rewire_eqx.runner import evaluator
+
+    spec, run_dir = finished
+    _, _, method, eval_envs, states = _states_after_tasks(run_dir)
+    previous, h = method.policy_for_task(states[0], 0), method.policy.head_of_task(0)
+    key = jax.random.key(7)
+
+    def score(task, policy):
+        env = method.wrap_env(eval_envs[task], states[0])
+        return evaluator(spec, env, h, key)(policy)
+
+    on_normal = score(0, previous)
+    assert score(1, _mean_negated(previous, h)) == on_normal
+    assert score(1, previous) != on_normal  # the inversion does change the score
+    (probe,) = head_probes(run_dir)
+    assert probe.previous_policy_negated is not None
+
+    def inverts(*tasks):
+        return _inverts_previous(
+            dataclasses.replace(
+                spec, scenario=dataclasses.replace(spec.scenario, tasks=tasks)
+            ),
+            1,
+        )
+
+    assert inverts("normal", "inverted_actions") and inverts("heavy_inverted", "heavy")
+    assert not inverts("normal", "heavy_inverted") and not inverts("normal", "heavy")
+
+
 def test_head_swap_probe_reproduces_r_and_puts_the_named_heads_in_place(
     finished, capsys, tmp_path
 ):
@@ -601,6 +642,11 @@ def test_head_swap_probe_reproduces_r_and_puts_the_named_heads_in_place(
     r = json.loads((run_dir / "metrics.json").read_text())["R"]
     # the unswapped pair is evaluated exactly as R[1, 1] was
     assert probe.task == 1 and probe.own_network_own_head == r[1][1] == probe.stored
+    # the wiring re-placed on task 1, from the checkpoints, is the fact the run recorded
+    # at the task's end (or 0 if it rolled back to the task's starting wiring)
+    facts = json.loads((run_dir / "metrics.json").read_text())["task_facts"][1]
+    recorded = 0.0 if facts["rolled_back"] else np.mean(facts["wiring_moved"])
+    assert probe.wiring_moved == pytest.approx(recorded)
     # the swap: head `index` replaced, every other array untouched
     a = PlainMLP(3, (4,), 2, num_heads=3, key=jax.random.key(0))
     b = PlainMLP(3, (4,), 2, num_heads=3, key=jax.random.key(1))

@@ -145,3 +145,32 @@ def test_rewire_diagnostics_lists_every_rewire_task_from_its_facts():
     modes = " / ".join(f"{r:.0f}" for r in facts["mode_rewards"])
     assert f"| {modes} | {facts['kept_mode']} | no |" in rows[1]
     assert f"| {np.mean(facts['weight_drift']):.2f} |" in rows[1]
+
+
+def test_per_task_table_splits_learning_from_keeping():
+    """Each cell is the mean over runs of one task's normalised R[j, j] or R[T-1, j]."""
+    from rewire_eqx.report import per_task_table
+
+    sacn = [
+        _run("sacn", 0, [[100.0, None], [100.0, 200.0]], [[[1, 50.0]], [[1, 100.0]]], 2.0),
+        _run("sacn", 1, [[300.0, None], [300.0, 600.0]], [[[1, 150.0]], [[1, 300.0]]], 2.0),
+    ]
+    ft1 = [
+        _run("ft1", 0, [[150.0, None], [-50.0, 400.0]], [[[1, 40.0]], [[1, 200.0]]], 1.0),
+        _run("ft1", 1, [[250.0, None], [100.0, 200.0]], [[[1, 120.0]], [[1, 100.0]]], 1.0),
+    ]
+    text = per_task_table(sacn + ft1, reps=500)
+    row = next(line for line in text.splitlines() if line.startswith("| ft1 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    points = [float(c.split(" [")[0]) for c in cells[2:]]
+    ref = np.array([200.0, 400.0])
+    expected = [
+        np.mean([150.0, 250.0]) / ref[0],  # task 0 just after training it
+        np.mean([-50.0, 100.0]) / ref[0],  # task 0 at the end
+        np.mean([400.0, 200.0]) / ref[1],  # task 1 (the last: both are the same)
+        np.mean([400.0, 200.0]) / ref[1],
+    ]
+    assert points == pytest.approx(expected, rel=1e-2)
+    assert cells[:2] == ["ft1", "2"] and "0: a, R[j, j]" in text and "1: b, end" in text
+    raw = per_task_table(ft1, reps=100)
+    assert "raw." in raw and "| ft1 | 2 | 200 [" in raw

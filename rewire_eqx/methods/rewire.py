@@ -64,6 +64,15 @@ class Rewire(AbstractMethod):
             return AlignmentRegulariser(state.anchor, losses.align_beta if task else 0.0)
         return L2Regulariser(state.anchor, losses.l2_coef if task else 0.0)
 
+    def wiring_moved(
+        self, before: RewireState, task: int, after: RewiredMLP, mode: int
+    ) -> list[float]:
+        """Per hidden layer, the share of neurons whose place in mode `mode`'s hard
+        order of `after` differs from the order task `task` started from (the wiring
+        `training_actor` gives when `before` is the state at the task's start)."""
+        start = self.training_actor(before, task, key=jax.random.key(0)).mode_orders(0)
+        return [float(jnp.mean(a != b)) for a, b in zip(start, after.mode_orders(mode))]
+
     def alignment_facts(self, state: RewireState, trained: RewiredMLP) -> dict:
         """How the trained actor sits against the anchor, per hidden layer: the share of
         neurons each adapter moves (output side, input side), the relative alignment
@@ -116,6 +125,7 @@ class Rewire(AbstractMethod):
         facts = {
             "mode_rewards": rewards,
             "kept_mode": mode,
+            "wiring_moved": self.wiring_moved(state, task, trained, mode),
             "rolled_back": rolled_back,
             **diagnostics,
         }
