@@ -137,6 +137,14 @@ def _reference(runs: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     return finals, aucs / finals
 
 
+def _by_variant(labelled: list[dict]) -> dict[str, list[dict]]:
+    """Runs grouped by their `variant` key, in first-seen order."""
+    groups: dict[str, list[dict]] = {}
+    for m in labelled:
+        groups.setdefault(m["variant"], []).append(m)
+    return groups
+
+
 def task_scores(metrics: dict, finals: np.ndarray, aucs: np.ndarray | None) -> dict:
     """One run's per-task scores against per-task references: final performance
     `R[T-1, j] / ref_j`, forgetting `(R[j, j] - R[T-1, j]) / ref_j` (tasks before the
@@ -168,9 +176,7 @@ def interval_table(labelled: list[dict], *, reps: int = 10_000) -> tuple[str, di
     """
     from rewire_eqx.stats import stratified_bootstrap
 
-    groups: dict[str, list[dict]] = {}
-    for m in labelled:
-        groups.setdefault(m["variant"], []).append(m)
+    groups = _by_variant(labelled)
     if "sacn" in groups:
         finals, aucs = _reference(groups["sacn"])
         basis = "normalised per task by SAC-N's mean final score over its runs; forward "
@@ -213,9 +219,7 @@ def per_task_table(labelled: list[dict], *, reps: int = 10_000) -> str:
     keeping it, which the averages over tasks mix."""
     from rewire_eqx.stats import stratified_bootstrap
 
-    groups: dict[str, list[dict]] = {}
-    for m in labelled:
-        groups.setdefault(m["variant"], []).append(m)
+    groups = _by_variant(labelled)
     finals = (
         _reference(groups["sacn"])[0]
         if "sacn" in groups

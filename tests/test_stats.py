@@ -94,7 +94,8 @@ def _run(variant, seed, R, curves, size):
     }
 
 
-def test_interval_table_normalises_by_the_comparisons_own_sac_n():
+def _sacn_and_ft1():
+    """Two SAC-N runs (per-task mean finals 200 and 400) and two FT-1 runs."""
     sacn = [
         _run("sacn", 0, [[100.0, None], [100.0, 200.0]], [[[1, 50.0]], [[1, 100.0]]], 2.0),
         _run("sacn", 1, [[300.0, None], [300.0, 600.0]], [[[1, 150.0]], [[1, 300.0]]], 2.0),
@@ -103,6 +104,11 @@ def test_interval_table_normalises_by_the_comparisons_own_sac_n():
         _run("ft1", 0, [[150.0, None], [-50.0, 400.0]], [[[1, 40.0]], [[1, 200.0]]], 1.0),
         _run("ft1", 1, [[250.0, None], [100.0, 200.0]], [[[1, 120.0]], [[1, 100.0]]], 1.0),
     ]
+    return sacn, ft1
+
+
+def test_interval_table_normalises_by_the_comparisons_own_sac_n():
+    sacn, ft1 = _sacn_and_ft1()
     text, table = interval_table(sacn + ft1, reps=500)
     ref = np.array([200.0, 400.0])  # SAC-N's mean R[j, j]
     ref_auc = np.array([100.0, 200.0]) / ref  # SAC-N's mean curve over the reference
@@ -151,14 +157,7 @@ def test_per_task_table_splits_learning_from_keeping():
     """Each cell is the mean over runs of one task's normalised R[j, j] or R[T-1, j]."""
     from rewire_eqx.report import per_task_table
 
-    sacn = [
-        _run("sacn", 0, [[100.0, None], [100.0, 200.0]], [[[1, 50.0]], [[1, 100.0]]], 2.0),
-        _run("sacn", 1, [[300.0, None], [300.0, 600.0]], [[[1, 150.0]], [[1, 300.0]]], 2.0),
-    ]
-    ft1 = [
-        _run("ft1", 0, [[150.0, None], [-50.0, 400.0]], [[[1, 40.0]], [[1, 200.0]]], 1.0),
-        _run("ft1", 1, [[250.0, None], [100.0, 200.0]], [[[1, 120.0]], [[1, 100.0]]], 1.0),
-    ]
+    sacn, ft1 = _sacn_and_ft1()
     text = per_task_table(sacn + ft1, reps=500)
     row = next(line for line in text.splitlines() if line.startswith("| ft1 |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
