@@ -28,7 +28,6 @@ __all__ = [
     "identity_order",
     "identity_scores",
     "invert",
-    "order_and_ranks",
     "order_from_scores",
     "order_to_matrix",
     "perturb_scores",
@@ -57,42 +56,9 @@ def identity_scores(n: int) -> Float[Array, " n"]:
     return jnp.linspace(0.0, 1.0, n) if n > 1 else jnp.zeros((1,))
 
 
-_RANK_BY_COMPARISON_MAX = 1024
-"""Up to this many neurons, orders come from pairwise comparisons (O(n^2), a few fused
-elementwise ops) rather than XLA's sort: 2.7 against 8.0 us at n = 128 and 7.3 against
-21 us at n = 256 on this project's CPU; at n = 1024 the two are close."""
-
-
-def _ranks(scores: Float[Array, " n"]) -> Int[Array, " n"]:
-    """`invert(argsort(v))`, the place of every score in the stable ascending order,
-    counted by comparisons: `rank[j] = #{i : v_i before v_j}` where `i` comes before
-    `j` when `v_i < v_j`, or they tie (`-0. == 0.`, or both NaN) and `i < j`; NaN after
-    everything, as `jnp.argsort` places it."""
-    nan = jnp.isnan(scores)
-    index = jnp.arange(scores.shape[0])
-    smaller = (scores[:, None] < scores[None, :]) | (~nan[:, None] & nan[None, :])
-    tied = (scores[:, None] == scores[None, :]) | (nan[:, None] & nan[None, :])
-    before = smaller | (tied & (index[:, None] < index[None, :]))
-    return jnp.sum(before, axis=0, dtype=jnp.int32)
-
-
-def order_and_ranks(scores: Float[Array, " n"]) -> tuple[Int[Array, " n"], Int[Array, " n"]]:
-    """The hard order `z = argsort(v)` of Eq. 3 (ascending, stable) and its inverse.
-
-    Equal, element for element, to `jnp.argsort(v)` and `invert(jnp.argsort(v))`
-    (ties by index, NaN last); computed by comparisons up to `_RANK_BY_COMPARISON_MAX`
-    neurons, where that is faster than a sort.
-    """
-    if scores.shape[0] > _RANK_BY_COMPARISON_MAX:
-        order = jnp.argsort(scores).astype(jnp.int32)
-        return order, invert(order)
-    ranks = _ranks(scores)
-    return invert(ranks), ranks
-
-
 def order_from_scores(scores: Float[Array, " n"]) -> Int[Array, " n"]:
     """The hard order `z = argsort(v)` of Eq. 3 (ascending, stable)."""
-    return order_and_ranks(scores)[0]
+    return jnp.argsort(scores).astype(jnp.int32)
 
 
 def scores_from_order(order: Int[Array, " n"]) -> Float[Array, " n"]:
@@ -137,21 +103,21 @@ def _softsort(sorted_scores: Array, scores: Array, tau: float) -> Array:
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def _straight_through(scores: Array, x: Array, tau: float, transpose: bool) -> Array:
-    order, ranks = order_and_ranks(scores)
-    return x[ranks] if transpose else x[order]
+    order = jnp.argsort(scores)
+    return x[invert(order)] if transpose else x[order]
 
 
 def _straight_through_fwd(scores, x, tau, transpose):
-    order, ranks = order_and_ranks(scores)
-    out = x[ranks] if transpose else x[order]
-    return out, (scores, x, order, ranks)
+    order = jnp.argsort(scores)
+    out = x[invert(order)] if transpose else x[order]
+    return out, (scores, x, order)
 
 
 def _straight_through_bwd(tau, transpose, residuals, cotangent):
-    scores, x, order, ranks = residuals
+    scores, x, order = residuals
     # Gradient for x: the transpose of the hard matrix applied, as a gather (no matmul,
-    # no scatter): P^T g for P x, and P g for P^T x (`ranks` is `invert(order)`).
-    grad_x = cotangent[order] if transpose else cotangent[ranks]
+    # no scatter): P^T g for P x, and P g for P^T x.
+    grad_x = cotangent[order] if transpose else cotangent[invert(order)]
 
     # Gradient for the scores: through SoftSort, as if the forward had used P_hat
     # (`sort(s)` is `s[order]`: the forward's order, not a second sort).
