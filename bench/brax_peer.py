@@ -117,10 +117,20 @@ def measure_brax_sac(
 
 
 def peer_update_flops(*, obs_size: int, action_size: int, hidden: tuple[int, ...]) -> float:
-    """XLA-counted FLOPs of one brax.training SAC gradient update on a batch of 256:
-    its own alpha, critic and actor updates (`make_losses` + `gradient_update_fn`, Adam)
-    and the target critics' averaging, composed in the order its `sgd_step` runs them.
-    (XLA counts a loop body once, so the peer's compiled epoch cannot be used.)"""
+    """XLA-counted FLOPs of one brax.training SAC gradient update on a batch of 256
+    (`peer_update_compiled`). (XLA counts a loop body once, so the peer's compiled epoch
+    cannot be used.)"""
+    cost = peer_update_compiled(
+        obs_size=obs_size, action_size=action_size, hidden=hidden
+    ).cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return float(cost["flops"])
+
+
+def peer_update_compiled(*, obs_size: int, action_size: int, hidden: tuple[int, ...]):
+    """One brax.training SAC gradient update on a batch of 256, compiled: its own alpha,
+    critic and actor updates (`make_losses` + `gradient_update_fn`, Adam) and the target
+    critics' averaging, composed in the order its `sgd_step` runs them."""
     install_shim()
     import optax
     from brax.training import gradients
@@ -182,6 +192,4 @@ def peer_update_flops(*, obs_size: int, action_size: int, hidden: tuple[int, ...
 
     opt_states = (adam.init(log_alpha), adam.init(q), adam.init(policy))
     lowered = jax.jit(update).lower(policy, q, q, log_alpha, opt_states, jax.random.key(1))
-    cost = lowered.compile().cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
-    return float(cost["flops"])
+    return lowered.compile()

@@ -116,8 +116,9 @@ def _policy_spec(learner: sac.Learner, hidden, num_modes: int) -> PolicySpec:
     )
 
 
-def update_flops(learner: sac.Learner, state: sac.TrainState) -> float:
-    """XLA-counted FLOPs of one gradient update (critic update + 1/delay actor update)."""
+def update_block_compiled(learner: sac.Learner, state: sac.TrainState):
+    """One update block (`policy_update_delay` critic updates and one actor update),
+    compiled alone."""
     arrays, static = eqx.partition(state, eqx.is_array)
 
     def block(arrays):
@@ -126,7 +127,12 @@ def update_flops(learner: sac.Learner, state: sac.TrainState) -> float:
         )
         return eqx.filter(out, eqx.is_array)
 
-    cost = jax.jit(block).lower(arrays).compile().cost_analysis()
+    return jax.jit(block).lower(arrays).compile()
+
+
+def update_flops(learner: sac.Learner, state: sac.TrainState) -> float:
+    """XLA-counted FLOPs of one gradient update (critic update + 1/delay actor update)."""
+    cost = update_block_compiled(learner, state).cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     return float(cost["flops"]) / learner.spec.policy_update_delay
 
