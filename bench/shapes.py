@@ -14,8 +14,8 @@ critics' first layers become one 256x23 by 23x256 product). Each distinct produc
 then timed alone with `lax.dot_general` and the same dimensions, in a `lax.scan` loop
 whose every step feeds its output back into its left operand (flattened, cut or
 zero-padded to that size, weighted by 0: nothing can be hoisted, and XLA keeps the
-full product),
-best of `--repeats` windows.
+full product), best of `--repeats` windows. A time includes that feedback, one fused
+elementwise pass over the left operand, so the sums below are slightly high.
 
 Reported per program: the products (count per update block, µs each, GFLOP/s), their
 sum per gradient update (the block divided by its `policy_update_delay`), the share of
