@@ -104,7 +104,11 @@ def test_the_cpu_scale_robustness_spec_keeps_the_published_row_at_cpu_size():
     assert (sac.batch_size, sac.buffer_size, sac.discount) == (256, 1_280_000, 0.99)
     assert scenario.tasks == ("normal", "inverted_actions")
     assert (scenario.steps_per_task, scenario.budget_scale) == (60_000, 1.0)
-    assert (scenario.eval_envs, scenario.eval_rollouts, scenario.evals_per_task) == (64, 1, 3)
+    assert (scenario.eval_envs, scenario.eval_rollouts, scenario.evals_per_task) == (
+        64,
+        1,
+        3,
+    )
     # PackNet retrains 100k updates per 1M steps
     assert spec.method.packnet_retrain_updates == 6_000
     assert spec.method.csp_resample_every == CSP_REPEAT["halfcheetah_robustness"]
