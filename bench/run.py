@@ -130,11 +130,18 @@ def update_block_compiled(learner: sac.Learner, state: sac.TrainState):
     return jax.jit(block).lower(arrays).compile()
 
 
+def xla_flops(compiled) -> float:
+    """The FLOPs XLA's cost analysis counts for a compiled function."""
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return float(cost["flops"])
+
+
 def update_flops(learner: sac.Learner, state: sac.TrainState) -> float:
     """XLA-counted FLOPs of one gradient update (critic update + 1/delay actor update)."""
-    cost = update_block_compiled(learner, state).cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
-    return float(cost["flops"]) / learner.spec.policy_update_delay
+    return (
+        xla_flops(update_block_compiled(learner, state)) / learner.spec.policy_update_delay
+    )
 
 
 def make_case(setup: str, name: str, env: JaxVecEnv, window_s: float) -> Case:
