@@ -148,14 +148,16 @@ def time_product(product: Product, iterations: int, repeats: int) -> float:
     return best / iterations
 
 
-def compiled_update(program: str):
-    """(compiled update block, gradient updates per block) of `program`."""
+def compiled_update(program: str, env: JaxVecEnv):
+    """(compiled update block, gradient updates per block) of `program` on `env`."""
     hidden = SETUPS["cpu"]["hidden"]
     if program == "peer":
         from bench.brax_peer import peer_update_compiled
 
-        return peer_update_compiled(obs_size=17, action_size=6, hidden=hidden), 1
-    env = JaxVecEnv(brax_env("halfcheetah"), num_envs=16, episode_length=1000)
+        compiled = peer_update_compiled(
+            obs_size=env.obs_size, action_size=env.action_size, hidden=hidden
+        )
+        return compiled, 1
     spec = sac_spec("cpu", equal_work=program == "equal work")
     # the buffer's size does not change the products; a small one compiles faster
     learner = sac.Learner(dataclasses.replace(spec, buffer_size=10_000), env)
@@ -186,8 +188,13 @@ def main() -> None:
         "jax": jax.__version__,
         "programs": {},
     }
+    env = JaxVecEnv(
+        brax_env("halfcheetah"),
+        num_envs=SETUPS["cpu"]["num_envs"],
+        episode_length=1000,
+    )
     for program in args.programs:
-        compiled, updates = compiled_update(program)
+        compiled, updates = compiled_update(program, env)
         flops = xla_flops(compiled)
         products = hlo_products(compiled.as_text())
         rows = []
