@@ -103,12 +103,12 @@ def _softsort(sorted_scores: Array, scores: Array, tau: float) -> Array:
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def _straight_through(scores: Array, x: Array, tau: float, transpose: bool) -> Array:
-    order = jnp.argsort(scores)
+    order = order_from_scores(scores)
     return x[invert(order)] if transpose else x[order]
 
 
 def _straight_through_fwd(scores, x, tau, transpose):
-    order = jnp.argsort(scores)
+    order = order_from_scores(scores)
     out = x[invert(order)] if transpose else x[order]
     return out, (scores, x, order)
 
