@@ -46,13 +46,12 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from bench.run import SETUPS, _policy_spec, matmul_peak, sac_spec
+from bench.run import SETUPS, matmul_peak, sac_spec, warm_state
 from rewire_eqx import losses, sac
 from rewire_eqx import permutation as perm
 from rewire_eqx.envs import JaxVecEnv
 from rewire_eqx.envs.base import AbstractVecEnv
 from rewire_eqx.envs.brax_env import brax_env
-from rewire_eqx.specs import build
 
 
 def _identity_orders(scores):
@@ -168,16 +167,12 @@ def make_cases(env: AbstractVecEnv, names=tuple(CASES)) -> list[Case]:
         ablation = CASES[name]
         key = (ablation.num_modes, ablation.noise_scale)
         if key not in states:
-            policy = _policy_spec(learner, SETUPS["cpu"]["hidden"], ablation.num_modes)
-            policy = dataclasses.replace(
-                policy,
-                permutation=dataclasses.replace(
-                    policy.permutation, noise_scale=ablation.noise_scale
-                ),
+            states[key] = warm_state(
+                learner,
+                SETUPS["cpu"]["hidden"],
+                ablation.num_modes,
+                noise_scale=ablation.noise_scale,
             )
-            actor = build(policy, key=jax.random.key(0))
-            state = sac.init_state(learner, actor, key=jax.random.key(1))
-            states[key] = sac.warmup(learner, state, sac.warmup_rounds(learner))
         cases.append(Case(name, ablation, learner, states[key]))
     return cases
 

@@ -116,6 +116,23 @@ def _policy_spec(learner: sac.Learner, hidden, num_modes: int) -> PolicySpec:
     )
 
 
+def warm_state(
+    learner: sac.Learner, hidden, num_modes: int, *, noise_scale: float | None = None
+) -> sac.TrainState:
+    """A learner's state after its warm-up: actor (`num_modes > 1`: rewired, with
+    `noise_scale` if given) from key 0, the rest from key 1, the buffer filled to
+    `start_steps`."""
+    policy = _policy_spec(learner, hidden, num_modes)
+    if noise_scale is not None:
+        policy = dataclasses.replace(
+            policy,
+            permutation=dataclasses.replace(policy.permutation, noise_scale=noise_scale),
+        )
+    actor = build(policy, key=jax.random.key(0))
+    state = sac.init_state(learner, actor, key=jax.random.key(1))
+    return sac.warmup(learner, state, sac.warmup_rounds(learner))
+
+
 def update_block_compiled(learner: sac.Learner, state: sac.TrainState):
     """One update block (`policy_update_delay` critic updates and one actor update),
     compiled alone."""
@@ -148,11 +165,7 @@ def make_case(setup: str, name: str, env: JaxVecEnv, window_s: float) -> Case:
     equal_work = name == "plain, equal work"
     learner = sac.Learner(sac_spec(setup, equal_work=equal_work), env)
     num_modes = 3 if name == "rewired K=3" else 1
-    actor = build(
-        _policy_spec(learner, SETUPS[setup]["hidden"], num_modes), key=jax.random.key(0)
-    )
-    state = sac.init_state(learner, actor, key=jax.random.key(1))
-    state = sac.warmup(learner, state, sac.warmup_rounds(learner))
+    state = warm_state(learner, SETUPS[setup]["hidden"], num_modes)
     case = Case(name=name, learner=learner, state=state)
     case.flops_per_update = update_flops(learner, state)
     probe = 8
