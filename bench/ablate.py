@@ -52,6 +52,7 @@ from rewire_eqx import permutation as perm
 from rewire_eqx.envs import JaxVecEnv
 from rewire_eqx.envs.base import AbstractVecEnv
 from rewire_eqx.envs.brax_env import brax_env
+from rewire_eqx.run_folder import keys_as_data
 
 
 def _identity_orders(scores):
@@ -120,6 +121,10 @@ def replaced(ablation: Ablation) -> Iterator[None]:
         setattr(perm, name, original)
 
 
+PROBE_ROUNDS = 8
+"""Rounds of the calibration window, and of the check that an ablation changes results."""
+
+
 @dataclasses.dataclass
 class Case:
     """One learner, compiled for one window length, timed from one fixed state."""
@@ -147,7 +152,7 @@ class Case:
         self.run(rounds)
         return time.perf_counter() - start
 
-    def calibrate(self, window_s: float, probe: int = 8) -> None:
+    def calibrate(self, window_s: float, probe: int = PROBE_ROUNDS) -> None:
         self.seconds(probe)  # compiles
         per_round = min(self.seconds(probe) for _ in range(2)) / probe
         self.rounds = max(probe, round(window_s / per_round))
@@ -178,17 +183,15 @@ def make_cases(env: AbstractVecEnv, names=tuple(CASES)) -> list[Case]:
 
 
 def _leaves(tree) -> list[np.ndarray]:
-    def plain(x):
-        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
-            x = jax.random.key_data(x)
-        return np.asarray(x)
-
-    return [plain(x) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_array))]
+    return [
+        np.asarray(x) for x in jax.tree.leaves(keys_as_data(eqx.filter(tree, eqx.is_array)))
+    ]
 
 
-def differs(case: Case, reference: Case, rounds: int = 1) -> bool:
+def differs(case: Case, reference: Case, rounds: int = PROBE_ROUNDS) -> bool:
     """Whether `rounds` rounds of `case` and `reference` from the same state disagree
-    anywhere (state or metrics)."""
+    anywhere (state or metrics). The default is the calibration's length, which
+    `calibrate` has already compiled."""
     a, b = _leaves(case.run(rounds)), _leaves(reference.run(rounds))
     return not all(np.array_equal(x, y, equal_nan=True) for x, y in zip(a, b))
 

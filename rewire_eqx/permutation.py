@@ -103,8 +103,7 @@ def _softsort(sorted_scores: Array, scores: Array, tau: float) -> Array:
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def _straight_through(scores: Array, x: Array, tau: float, transpose: bool) -> Array:
-    order = order_from_scores(scores)
-    return x[invert(order)] if transpose else x[order]
+    return _straight_through_fwd(scores, x, tau, transpose)[0]
 
 
 def _straight_through_fwd(scores, x, tau, transpose):
