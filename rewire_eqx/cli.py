@@ -156,14 +156,34 @@ def _compare(args: argparse.Namespace, rest: list[str]) -> int:
         check_output_dir(args.out, field="--out")
     except OutputDirError as error:
         raise SpecError(str(error)) from None
-    report = compare(
-        spec,
-        variants=variants,
-        seeds=args.seeds,
-        out=Path(args.out),
-        against_paper=args.against == "paper",
-        together=args.together,
-    )
+    if args.jobs is not None and args.jobs < 1:
+        raise SpecError(f"compare: --jobs={args.jobs} must be >= 1")
+    from rewire_eqx.jobs import default_workers
+
+    jobs = default_workers() if args.jobs is None else args.jobs
+    if args.together:
+        if args.jobs not in (None, 1):
+            raise SpecError("compare: --together and --jobs > 1 exclude each other")
+        jobs = 1
+    from rewire_eqx.compare import CompareFailures, MixedCodeError
+
+    try:
+        report = compare(
+            spec,
+            variants=variants,
+            seeds=args.seeds,
+            out=Path(args.out),
+            against_paper=args.against == "paper",
+            together=args.together,
+            jobs=jobs,
+            allow_mixed=args.allow_mixed,
+        )
+    except MixedCodeError as error:
+        raise SpecError(str(error)) from None
+    except CompareFailures as failures:
+        print(failures.report)
+        print(f"error: {failures}", file=sys.stderr)
+        return 1
     print(report)
     return 0
 
@@ -273,6 +293,20 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         action="store_true",
         help="train each variant's seeds as one program with a seed axis (sharded "
         "across devices when there are several; no faster on a 2-core CPU)",
+    )
+    compare.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run the (variant, seed) jobs in N worker processes, each confined to its "
+        "share of the cores (default: one per usable core; 1 runs them in this process)",
+    )
+    compare.add_argument(
+        "--allow-mixed",
+        action="store_true",
+        help="use job folders trained by other learner code (another commit); the report "
+        "names every commit",
     )
     compare.add_argument("--out", default="runs/comparison")
     compare.add_argument(

@@ -19,10 +19,13 @@ import json
 import shutil
 from pathlib import Path
 
+from rewire_eqx.provenance import code_version, describe_code, same_code
 from rewire_eqx.specs import METHODS, RunSpec, spec_from_dict
 
 __all__ = [
+    "CompareFailures",
     "HEAD_SENSITIVE",
+    "MixedCodeError",
     "VARIANTS",
     "compare",
     "job_folder",
@@ -81,9 +84,33 @@ def job_folder(spec: RunSpec, variant: str, seed: int) -> Path:
     return Path(spec.output_dir) / f"{spec.name}_{variant}" / f"seed{seed}"
 
 
-def _prepare_job(job: RunSpec, folder: Path) -> str:
+class MixedCodeError(ValueError):
+    """A job's folder was trained by other learner code than the code running now."""
+
+
+def stored_code(folder: Path) -> dict | None:
+    """The `code` record of a job's folder (metrics.json, else progress.json)."""
+    for name in ("metrics.json", "progress.json"):
+        if (folder / name).is_file():
+            return json.loads((folder / name).read_text()).get("code")
+    return None
+
+
+def _check_code(folder: Path, allow_mixed: bool) -> None:
+    stored = stored_code(folder)
+    if allow_mixed or same_code(stored, code_version()):
+        return
+    raise MixedCodeError(
+        f"compare: {str(folder)!r} was trained by {describe_code(stored)}, but this is "
+        f"{describe_code(code_version())}; pass --allow-mixed to use it anyway (the "
+        "report then names every commit), or move it away"
+    )
+
+
+def _prepare_job(job: RunSpec, folder: Path, *, allow_mixed: bool = False) -> str:
     """What a (variant, seed) job's folder holds: "finished", "resume" (a record to
-    continue) or "new" (a folder stopped before its first record is cleared)."""
+    continue) or "new" (a folder stopped before its first record is cleared). A job
+    trained by other learner code is refused unless `allow_mixed`."""
     if (folder / "spec.json").is_file():
         stored = spec_from_dict(RunSpec, json.loads((folder / "spec.json").read_text()))
         if stored != job:
@@ -92,8 +119,10 @@ def _prepare_job(job: RunSpec, folder: Path) -> str:
                 "or choose another --output-dir"
             )
     if (folder / "metrics.json").is_file():
+        _check_code(folder, allow_mixed)
         return "finished"
     if (folder / "progress.json").is_file():
+        _check_code(folder, allow_mixed)
         return "resume"
     if folder.exists():  # stopped before its first record: nothing to keep
         shutil.rmtree(folder)
@@ -103,17 +132,22 @@ def _prepare_job(job: RunSpec, folder: Path) -> str:
 _DONE = {"finished": "finished", "resume": "resumed", "new": "ran"}
 
 
-def run_job(job: RunSpec, folder: Path) -> str:
+def run_job(job: RunSpec, folder: Path, *, allow_mixed: bool = False) -> str:
     """Read, resume or start one job; returns what was done."""
-    return run_jobs([job], [folder])[0]
+    return run_jobs([job], [folder], allow_mixed=allow_mixed)[0]
 
 
-def run_jobs(jobs: list[RunSpec], folders: list[Path]) -> list[str]:
+def run_jobs(
+    jobs: list[RunSpec], folders: list[Path], *, allow_mixed: bool = False
+) -> list[str]:
     """Read, resume or start the jobs of one variant (seeds of one spec); the
     unfinished ones train together (`runner.run_seeds`). Returns what was done."""
     from rewire_eqx.runner import run_seeds
 
-    plans = [_prepare_job(job, folder) for job, folder in zip(jobs, folders)]
+    plans = [
+        _prepare_job(job, folder, allow_mixed=allow_mixed)
+        for job, folder in zip(jobs, folders)
+    ]
     todo = [i for i, plan in enumerate(plans) if plan != "finished"]
     if todo:
         run_seeds(
@@ -133,11 +167,19 @@ def compare(
     out: Path,
     against_paper: bool = False,
     together: bool = False,
+    jobs: int = 1,
+    allow_mixed: bool = False,
 ) -> str:
-    """Run every variant for `seeds` seeds (one after another, or with `together` as
-    one program with a seed axis: `runner.run_seeds`), skipping finished jobs and
-    resuming unfinished ones; write and return a report (with `against_paper`, also
-    `against_paper.md`: our table beside the paper's Table 1 and Table 3)."""
+    """Run every variant for `seeds` seeds (one after another; with `together` as one
+    program with a seed axis: `runner.run_seeds`; with `jobs > 1` in that many worker
+    processes, each on its share of the cores: `jobs.LocalWorkers`), skipping finished
+    jobs and resuming unfinished ones; write and return a report (with `against_paper`,
+    also `against_paper.md`: our table beside the paper's Table 1 and Table 3).
+
+    Every job's folder must have been trained by the code running now
+    (`provenance.code_version`) unless `allow_mixed`; the report names the commits. A
+    job that fails in a worker is listed in `failed.md` and left out of the report; the
+    others go on, and `CompareFailures` is raised after the report is written."""
     from rewire_eqx.report import (
         format_table,
         interval_table,
@@ -150,28 +192,38 @@ def compare(
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown variants {unknown}; valid: {list(VARIANTS)}")
+    if jobs < 1:
+        raise ValueError(f"compare: jobs={jobs} must be >= 1")
+    if together and jobs > 1:
+        raise ValueError("compare: --together and --jobs > 1 exclude each other")
     out.mkdir(parents=True, exist_ok=True)
     runs: dict[str, list[str]] = {}
+    planned: list[tuple[str, int, RunSpec, Path]] = []
     for variant in variants:
-        jobs = [
-            dataclasses.replace(
+        for seed in range(seeds):
+            job = dataclasses.replace(
                 variant_spec(spec, variant), name=f"{spec.name}_{variant}", seed=seed
             )
-            for seed in range(seeds)
-        ]
-        folders = [job_folder(spec, variant, seed) for seed in range(seeds)]
-        batches = [list(range(seeds))] if together else [[seed] for seed in range(seeds)]
-        for batch in batches:
-            done = run_jobs([jobs[k] for k in batch], [folders[k] for k in batch])
-            for seed, what in zip(batch, done):
-                print(
-                    f"compare: {variant} seed {seed}: {what} ({folders[seed]})", flush=True
-                )
-        runs[variant] = [str(folder) for folder in folders]
+            folder = job_folder(spec, variant, seed)
+            _prepare_job(job, folder, allow_mixed=allow_mixed)  # refuse before training
+            planned.append((variant, seed, job, folder))
+        runs[variant] = [str(job_folder(spec, variant, seed)) for seed in range(seeds)]
+    failed = _run_planned(planned, seeds, together, jobs, allow_mixed)
     metrics, labelled = [], []
     (out / "metrics").mkdir(exist_ok=True)
+    (out / "failed.md").unlink(missing_ok=True)
+    if failed:
+        lines = ["| job | folder | why |", "|---|---|---|"]
+        lines += [f"| {o.job.name} | {o.job.folder} | {o.message} |" for o in failed]
+        (out / "failed.md").write_text("\n".join(lines) + "\n")
+    failed_dirs = {str(o.job.folder) for o in failed}
+    runs = {
+        variant: [d for d in dirs if d not in failed_dirs] for variant, dirs in runs.items()
+    }
+    runs = {variant: dirs for variant, dirs in runs.items() if dirs}
     for variant, dirs in runs.items():
-        for seed, d in enumerate(dirs):
+        for d in dirs:
+            seed = int(Path(d).name.removeprefix("seed"))
             m = load_metrics(d)
             metrics.append(m)
             labelled.append({**m, "variant": variant})
@@ -179,7 +231,7 @@ def compare(
                 Path(d) / "metrics.json", out / "metrics" / f"{variant}_seed{seed}.json"
             )
         plot(load_metrics(dirs[0]), out / variant)
-    table = format_table(metrics)
+    table = _code_line(labelled) + "\n\n" + format_table(metrics)
     (out / "runs.json").write_text(json.dumps(runs, indent=2) + "\n")
     (out / "table.md").write_text(table + "\n")
     intervals, interval_json = interval_table(labelled)
@@ -195,4 +247,54 @@ def compare(
         paper = beside_paper(spec, labelled, seeds, intervals=interval_json)
         (out / "against_paper.md").write_text(paper + "\n")
         table = table + "\n\n" + paper
+    if failed:
+        raise CompareFailures(table, failed)
     return table
+
+
+class CompareFailures(RuntimeError):
+    """Some jobs failed; the report of the others was written (`report`), and
+    `failed.md` lists the failed ones."""
+
+    def __init__(self, report: str, failed: list):
+        self.report, self.failed = report, failed
+        names = ", ".join(o.job.name for o in failed)
+        super().__init__(f"compare: {len(failed)} job(s) failed: {names} (see failed.md)")
+
+
+def _code_line(labelled: list[dict]) -> str:
+    """Which code trained the runs of the report, with how many runs each."""
+    counts: dict[str, int] = {}
+    for m in labelled:
+        label = describe_code(m.get("code"))
+        for other in m.get("code_resumed_with", []):
+            label += f", resumed with {describe_code(other)}"
+        counts[label] = counts.get(label, 0) + 1
+    parts = [f"{label} ({n} run{'s' if n > 1 else ''})" for label, n in counts.items()]
+    return "Trained by: " + "; ".join(parts)
+
+
+def _run_planned(planned, seeds: int, together: bool, jobs: int, allow_mixed: bool):
+    """Run the planned (variant, seed, spec, folder) jobs; returns the failed outcomes
+    (only worker processes can fail a job alone)."""
+    from rewire_eqx import jobs as backends
+
+    if jobs > 1:
+        pool = backends.LocalWorkers(jobs)
+        for variant, seed, job, folder in planned:
+            pool.submit(backends.Job(f"{variant} seed {seed}", job, folder, allow_mixed))
+        return [outcome for outcome in pool.collect() if not outcome.ok]
+    by_variant: dict[str, list] = {}
+    for item in planned:
+        by_variant.setdefault(item[0], []).append(item)
+    for variant, items in by_variant.items():
+        batches = [items] if together else [[item] for item in items]
+        for batch in batches:
+            done = run_jobs(
+                [job for _, _, job, _ in batch],
+                [folder for _, _, _, folder in batch],
+                allow_mixed=allow_mixed,
+            )
+            for (_, seed, _, folder), what in zip(batch, done):
+                print(f"compare: {variant} seed {seed}: {what} ({folder})", flush=True)
+    return []

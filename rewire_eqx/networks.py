@@ -266,6 +266,9 @@ class RewiredMLP(AbstractPolicyNet):
     - `num_slots`: capacity of the wiring cache (one order per slot and hidden layer).
     - `tau`: SoftSort temperature of the score vectors (Eq. 4).
     - `noise_scale`: scale of the Gumbel noise added to scores in training.
+    - `noisy_forward`: True (the published code) takes the hard order of a noisy pass
+      from the noisy scores; False (our extension) keeps the noise-free hard order in
+      the forward pass and puts the noise in the SoftSort backward only.
     - `adapter_tau`: SoftSort temperature of the alignment adapters (tau_2).
     - `adapter_form`: `"paper"` aligns the anchor as `Z W_old A^T` (Eq. 11 as written,
       `P'' = Z`, `P' = A`); `"code"` as `Z^T W_old A` (the published code:
@@ -283,6 +286,7 @@ class RewiredMLP(AbstractPolicyNet):
     noise_scale: float = eqx.field(static=True)
     adapter_tau: float = eqx.field(static=True)
     adapter_form: str = eqx.field(static=True)
+    noisy_forward: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -294,6 +298,7 @@ class RewiredMLP(AbstractPolicyNet):
         noise_scale: float = 0.1,
         adapter_tau: float = 0.1,
         adapter_form: str = "paper",
+        noisy_forward: bool = True,
     ):
         if adapter_form not in ADAPTER_FORMS:
             raise ValueError(
@@ -321,6 +326,7 @@ class RewiredMLP(AbstractPolicyNet):
         self.noise_scale = float(noise_scale)
         self.adapter_tau = float(adapter_tau)
         self.adapter_form = adapter_form
+        self.noisy_forward = bool(noisy_forward)
 
     @property
     def num_modes(self) -> int:
@@ -345,7 +351,10 @@ class RewiredMLP(AbstractPolicyNet):
 
         The scores' gradient is multiplied by K (Section 3.3). With `key`, Gumbel noise
         of scale `noise_scale` is added to the scores: the published code does this in
-        the SoftSort pass of gradient updates only, never in collection or evaluation.
+        the SoftSort pass of gradient updates only, never in collection or evaluation,
+        and its hard forward order is then the noisy one. With `noisy_forward=False`
+        (our extension) the forward keeps the noise-free order and the noise enters the
+        SoftSort backward only.
         """
         keys = (
             [None] * len(self.scores)
@@ -355,10 +364,18 @@ class RewiredMLP(AbstractPolicyNet):
         layers = []
         for layer, layer_scores, layer_key in zip(self.body.hidden, self.scores, keys):
             scores = perm.scale_gradient(layer_scores[mode], float(self.num_modes))
+            backward_noise = None
             if layer_key is not None and self.noise_scale > 0:
-                scores = perm.perturb_scores(scores, scale=self.noise_scale, key=layer_key)
+                if self.noisy_forward:
+                    scores = perm.perturb_scores(
+                        scores, scale=self.noise_scale, key=layer_key
+                    )
+                else:
+                    backward_noise = perm.perturb_scores(
+                        jnp.zeros_like(scores), scale=self.noise_scale, key=layer_key
+                    )
             permuted = perm.straight_through_permute(
-                scores, _weight_and_bias(layer), self.tau
+                scores, _weight_and_bias(layer), self.tau, backward_noise=backward_noise
             )
             layers.append(_with_weight_and_bias(layer, permuted))
         return eqx.tree_at(lambda b: b.hidden, self.body, tuple(layers))

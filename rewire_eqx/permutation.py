@@ -132,6 +132,33 @@ def _straight_through_bwd(tau, transpose, residuals, cotangent):
 _straight_through.defvjp(_straight_through_fwd, _straight_through_bwd)
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _straight_through_clean(scores: Array, noise: Array, x: Array, tau: float) -> Array:
+    return _straight_through_clean_fwd(scores, noise, x, tau)[0]
+
+
+def _straight_through_clean_fwd(scores, noise, x, tau):
+    order = order_from_scores(scores)
+    return x[order], (scores, noise, x, order)
+
+
+def _straight_through_clean_bwd(tau, residuals, cotangent):
+    scores, noise, x, order = residuals
+    grad_x = cotangent[invert(order)]
+    noisy_order = order_from_scores(scores + noise)
+
+    def relaxed(s):
+        noisy = s + noise
+        return jnp.tensordot(_softsort(noisy[noisy_order], noisy, tau), x, axes=(1, 0))
+
+    _, soft_vjp = jax.vjp(relaxed, scores)
+    (grad_scores,) = soft_vjp(cotangent)
+    return grad_scores, jnp.zeros_like(noise), grad_x
+
+
+_straight_through_clean.defvjp(_straight_through_clean_fwd, _straight_through_clean_bwd)
+
+
 def _check_lengths(name: str, scores: Array, x: Array) -> None:
     if scores.shape[0] != x.shape[0]:
         raise ValueError(
@@ -141,7 +168,11 @@ def _check_lengths(name: str, scores: Array, x: Array) -> None:
 
 
 def straight_through_permute(
-    scores: Float[Array, " n"], x: Float[Array, "n ..."], tau: float
+    scores: Float[Array, " n"],
+    x: Float[Array, "n ..."],
+    tau: float,
+    *,
+    backward_noise: Float[Array, " n"] | None = None,
 ) -> Float[Array, "n ..."]:
     """Permute the leading axis of `x` by `argsort(scores)`, with the SoftSort gradient.
 
@@ -156,10 +187,17 @@ def straight_through_permute(
     - `x`: array whose leading axis has length `n` (a vector, or a weight matrix whose
       rows are neurons).
     - `tau`: SoftSort temperature (> 0), used by the backward pass only.
+    - `backward_noise`: optional noise `g` that enters the backward pass only (our
+      extension, not the published estimator): the forward stays `x[argsort(v)]`, and
+      the scores receive the gradient of `softsort(v + g, tau) @ x`. The published way
+      to add noise is to pass `v + g` as `scores` (noisy forward and backward).
 
     **Returns:** `x` with its leading axis permuted.
     """
     _check_lengths("straight_through_permute", scores, x)
+    if backward_noise is not None:
+        _check_lengths("straight_through_permute", backward_noise, x)
+        return _straight_through_clean(scores, backward_noise, x, float(tau))
     return _straight_through(scores, x, float(tau), False)
 
 

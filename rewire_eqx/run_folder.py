@@ -116,6 +116,7 @@ class InTask(eqx.Module):
     next_chunk: np.ndarray  # int64 scalar
     curve: np.ndarray  # float64 (chunks, 2): [env step, evaluation return] so far
     seconds: np.ndarray  # float64 scalar: training time of the task so far
+    trace: np.ndarray  # float64 (chunks, segments, len(sac.TRACE_FIELDS)) so far
 
 
 def _is_key(leaf) -> bool:
@@ -148,13 +149,14 @@ def in_task_path(run_dir: Path, task: int) -> Path:
     return run_dir / "checkpoints" / f"in_task_{task}.eqx"
 
 
-def load_in_task(path: Path, template: sac.TrainState, chunks: int):
+def load_in_task(path: Path, template: sac.TrainState, chunks: int, segments: int):
     """The mid-task checkpoint at `path`, or None (with a warning) if it cannot be read."""
     blank = InTask(
         train=keys_as_data(template),
         next_chunk=np.zeros((), np.int64),
         curve=np.zeros((chunks, 2), np.float64),
         seconds=np.zeros((), np.float64),
+        trace=np.zeros((chunks, segments, len(sac.TRACE_FIELDS)), np.float64),
     )
     try:
         loaded = eqx.tree_deserialise_leaves(path, blank)

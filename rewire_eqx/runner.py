@@ -34,6 +34,7 @@ from rewire_eqx.envs.base import AbstractVecEnv
 from rewire_eqx.envs.domains import make_vec_env
 from rewire_eqx.methods import make_method
 from rewire_eqx.methods.base import TaskEnd
+from rewire_eqx.provenance import code_version, same_code
 from rewire_eqx.run_folder import (
     OutputDirError,
     ResumeError,
@@ -217,10 +218,12 @@ def _open(spec, record, run_dir, envs, bar, row: int) -> _Seed:
         (run_dir / "checkpoints").mkdir(exist_ok=True)
         record = {
             "format": run_folder.FORMAT,
+            "code": code_version(),
             "last_task": -1,
             "tasks": list(scenario.tasks),
             "R": [[None] * T for _ in range(T)],
             "curves": [[] for _ in range(T)],
+            "train_trace": [[] for _ in range(T)],
             "reward_before": [None] * T,
             "task_facts": [{} for _ in range(T)],
             "env_steps": 0,
@@ -231,6 +234,11 @@ def _open(spec, record, run_dir, envs, bar, row: int) -> _Seed:
         }
         run_folder.write_json(run_dir / "progress.json", record)
     else:
+        if not same_code(record.get("code"), code_version()):
+            # resumed by other code (`compare` refuses this unless --allow-mixed)
+            others = record.setdefault("code_resumed_with", [])
+            if code_version() not in others:
+                others.append(code_version())
         last = record["last_task"]
         for stale in range(last + 1):  # finished tasks' mid-task checkpoints
             run_folder.in_task_path(run_dir, stale).unlink(missing_ok=True)
@@ -267,11 +275,15 @@ def _metrics(seed: _Seed, compilations: int) -> Path:
         "domain": scenario.domain,
         "tasks": list(scenario.tasks),
         "seed": spec.seed,
+        "code": record.get("code"),
+        "code_resumed_with": record.get("code_resumed_with", []),
         "R": record["R"],
         **summary,
         "policy_params_max": record["policy_params_max"],
         "policy_params_unit": record["policy_params_unit"],
         "curves": record["curves"],
+        "train_trace_fields": list(sac.TRACE_FIELDS),
+        "train_trace": record.get("train_trace", [[] for _ in record["curves"]]),
         "reward_before": record["reward_before"],
         "task_facts": record["task_facts"],
         "steps_per_task": record["steps_per_task"],
@@ -454,6 +466,8 @@ class _TaskRun:
     train: sac.TrainState
     first_chunk: int
     curve: list
+    trace: list  # rows of sac.TRACE_FIELDS, `segments` per chunk
+    segments: int
     seconds_before: float
     started: float  # perf_counter when this process began the task
     end_key: object
@@ -475,17 +489,21 @@ def _begin_task(ctx: _RunContext, carried, task: int) -> _TaskRun:
     train = sac.begin_task(learner, actor, head=head, key=sac_key, critic=carried.critic)
     started = time.perf_counter()
     in_task = run_folder.in_task_path(ctx.run_dir, task)
+    segments = sac.trace_segments(ctx.chunk_rounds)
     restored = (
-        run_folder.load_in_task(in_task, train, chunks) if in_task.is_file() else None
+        run_folder.load_in_task(in_task, train, chunks, segments)
+        if in_task.is_file()
+        else None
     )
     if restored is None:
         train = sac.warmup(learner, train, ctx.warm_rounds)
-        first_chunk, curve, seconds_before = 0, [], 0.0
+        first_chunk, curve, trace, seconds_before = 0, [], [], 0.0
     else:  # continue where the mid-task checkpoint left the task (exactly, for JAX envs)
         train = restored.train
         train = dataclasses.replace(train, env=learner.env.resync(train.env))
         first_chunk = int(restored.next_chunk)
         curve = [[int(s), float(r)] for s, r in restored.curve[:first_chunk]]
+        trace = [row.tolist() for chunk in restored.trace[:first_chunk] for row in chunk]
         seconds_before = float(restored.seconds)
     return _TaskRun(
         learner=learner,
@@ -495,6 +513,8 @@ def _begin_task(ctx: _RunContext, carried, task: int) -> _TaskRun:
         train=train,
         first_chunk=first_chunk,
         curve=curve,
+        trace=trace,
+        segments=segments,
         seconds_before=seconds_before,
         started=started,
         end_key=end_key,
@@ -506,6 +526,11 @@ def _save_in_task(run: _TaskRun, train: sac.TrainState, next_chunk: int, chunks:
     table = np.zeros((chunks, 2), np.float64)
     if next_chunk:
         table[:next_chunk] = run.curve[:next_chunk]
+    fields, segments = len(sac.TRACE_FIELDS), run.segments
+    rows = np.asarray(run.trace, np.float64).reshape(-1, fields)
+    trace = np.zeros((chunks, segments, fields), np.float64)
+    if next_chunk:
+        trace[:next_chunk] = rows[: next_chunk * segments].reshape(next_chunk, segments, -1)
     elapsed = run.seconds_before + time.perf_counter() - run.started
     run_folder.save_state(
         run.in_task,
@@ -514,6 +539,7 @@ def _save_in_task(run: _TaskRun, train: sac.TrainState, next_chunk: int, chunks:
             next_chunk=np.asarray(next_chunk, np.int64),
             curve=table,
             seconds=np.asarray(elapsed, np.float64),
+            trace=trace,
         ),
     )
 
@@ -550,6 +576,7 @@ def _train_chunks(seeds: list[_Seed], task: int, runs: list[_TaskRun], bases: li
             run = runs[i]
             point = _after_chunk(seeds[i].ctx, task, result, run, bases[i])
             run.curve.append(point)
+            run.trace.extend(np.asarray(jax.device_get(result[1].trace)).tolist())
             if every and point[0] - saved_steps[i] >= every and chunk + 1 < chunks:
                 _save_in_task(run, run.train, chunk + 1, chunks)
                 saved_steps[i] = point[0]
@@ -600,6 +627,7 @@ def _record(ctx: _RunContext, record, state, task, run: _TaskRun, facts, row, ba
     record = dict(record)
     record["R"][task][: task + 1] = row
     record["curves"][task] = run.curve
+    record.setdefault("train_trace", [[] for _ in record["curves"]])[task] = run.trace
     record["reward_before"][task] = run.reward_before
     record["task_facts"][task] = facts
     record["env_steps"] = base_steps + int(run.train.env_steps)

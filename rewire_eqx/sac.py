@@ -35,6 +35,7 @@ from rewire_eqx.specs import SACSpec
 
 __all__ = [
     "SCORES",
+    "TRACE_FIELDS",
     "ChunkMetrics",
     "Learner",
     "TrainState",
@@ -43,6 +44,7 @@ __all__ = [
     "evaluate_rollouts",
     "init_state",
     "trace_counts",
+    "trace_segments",
     "train_chunk",
     "train_chunk_seeds",
     "train_updates",
@@ -106,6 +108,33 @@ class ChunkMetrics(eqx.Module):
     episode_return_sum: Float[Array, ""]
     episodes: Float[Array, ""]
     env_steps: Int[Array, ""]
+    trace: Float[Array, "segments fields"]
+    """The chunk cut into `trace_segments(num_rounds)` equal spans of rounds, one row
+    per span: `TRACE_FIELDS` (loss means over the span's updates, the episode return
+    summed and the episodes counted over its rounds, its last env step)."""
+
+
+TRACE_FIELDS = (
+    "critic_loss",
+    "actor_loss",
+    "temperature",
+    "entropy",
+    "mode_divergence",
+    "regulariser",
+    "q_mean",
+    "episode_return_sum",
+    "episodes",
+    "env_steps",
+)
+"""Columns of `ChunkMetrics.trace`: the training curve inside a chunk."""
+
+MAX_TRACE_SEGMENTS = 10
+
+
+def trace_segments(num_rounds: int) -> int:
+    """Spans a chunk of `num_rounds` rounds is cut into for its trace: the largest
+    divisor of `num_rounds` that is at most `MAX_TRACE_SEGMENTS`."""
+    return max(d for d in range(1, MAX_TRACE_SEGMENTS + 1) if num_rounds % d == 0)
 
 
 def _wiring_labels(params):
@@ -459,8 +488,21 @@ def _train_chunk(
     def body(state, _):
         return _round(learner, state, regulariser)
 
+    start_steps = state.env_steps
     state, (stats, return_sums, episodes) = jax.lax.scan(body, state, length=num_rounds)
     mean = jnp.mean(stats, axis=0)
+    segments = trace_segments(num_rounds)
+    span = num_rounds // segments
+    span_steps = start_steps + learner.env.num_envs * span * jnp.arange(1, segments + 1)
+    trace = jnp.concatenate(
+        [
+            jnp.mean(stats.reshape(segments, span, -1), axis=1),
+            jnp.sum(return_sums.reshape(segments, span), axis=1)[:, None],
+            jnp.sum(episodes.reshape(segments, span), axis=1)[:, None],
+            span_steps.astype(jnp.float32)[:, None],
+        ],
+        axis=1,
+    )
     metrics = ChunkMetrics(
         critic_loss=mean[0],
         actor_loss=mean[1],
@@ -472,6 +514,7 @@ def _train_chunk(
         episode_return_sum=jnp.sum(return_sums),
         episodes=jnp.sum(episodes),
         env_steps=state.env_steps,
+        trace=trace,
     )
     return state, metrics
 

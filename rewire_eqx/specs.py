@@ -97,6 +97,12 @@ class PermutationSpec:
     noise_scale: float = 0.1
     """Scale beta of the Gumbel noise added to the scores in the SoftSort pass of
     gradient updates (never in collection or evaluation); 0 disables it."""
+    noisy_forward: bool = True
+    """True (the published code): in a noisy update pass the hard forward order comes
+    from the noisy scores, so the network the gradient is taken on is re-wired by the
+    noise. False (our extension, not published): the forward keeps the noise-free hard
+    order (the one collection and evaluation use) and the Gumbel noise enters only the
+    SoftSort relaxation of the backward pass."""
     dropout: float = 0.0
     """Dropout rate on the outputs of the hidden linear layers during collection and
     updates (never in evaluation). The published code uses 0.1 in the scenarios whose
@@ -546,6 +552,7 @@ def _(spec: PolicySpec, *, key: PRNGKeyArray) -> AbstractPolicyNet:
         noise_scale=p.noise_scale,
         adapter_tau=p.adapter_tau,
         adapter_form=p.adapter_form,
+        noisy_forward=p.noisy_forward,
     )
 
 

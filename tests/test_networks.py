@@ -104,6 +104,35 @@ def test_mode_forward_matches_numpy_restatement_of_eq2(
     )
 
 
+def test_clean_forward_option_ignores_the_noise_in_the_forward_pass():
+    """`noisy_forward=False` (our extension): a noisy pass computes the clean order's
+    network, and the scores' gradient differs from the noise-free pass's."""
+    widths = (8, 8)
+    body, net = _nets(widths, "leaky_relu", 0)
+    net = eqx.tree_at(lambda n: n.scores, net, _random_scores(3, widths, 3))
+    clean = RewiredMLP(body, num_modes=3, num_slots=4, noisy_forward=False)
+    clean = eqx.tree_at(lambda n: n.scores, clean, net.scores)
+    key = jax.random.key(11)
+    x = jnp.linspace(-1.0, 1.0, IN)
+    orders = [jnp.argsort(s[1]) for s in net.scores]
+    np.testing.assert_allclose(
+        clean(x, head=0, mode=1, key=key),
+        _numpy_forward(body, orders, 0, x, "leaky_relu"),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+    assert not np.allclose(
+        net(x, head=0, mode=1, key=key), clean(x, head=0, mode=1, key=key)
+    )
+
+    def score_grad(actor, k):
+        return eqx.filter_grad(lambda a: jnp.sum(a(x, head=0, mode=1, key=k) ** 2))(
+            actor
+        ).scores[0][1]
+
+    assert not np.allclose(score_grad(clean, key), score_grad(clean, None))
+
+
 def test_mode_forward_with_noise_key_uses_the_perturbed_order():
     widths = (8, 8)
     body, net = _nets(widths, "leaky_relu", 0)

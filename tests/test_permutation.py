@@ -125,6 +125,59 @@ def test_straight_through_gradient_equals_softsort_autodiff(transpose, n, m, tau
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
 
+@given(n=SIZES, m=COLS, tau=st.sampled_from([0.1, 1.0]), seed=st.integers(0, 2**16))
+def test_backward_noise_keeps_the_clean_forward_and_the_noisy_softsort_gradient(
+    n, m, tau, seed
+):
+    """Our extension: forward `x[argsort(v)]` whatever the noise g; gradients those of
+    the dense estimator `P_hard(v) + P_hat(v + g) - sg(P_hat(v + g))`."""
+    scores, x, weights = (
+        _random(seed, (n,)),
+        _random(seed + 1, (n, m)),
+        _random(seed + 2, (n, m)),
+    )
+    noise = perm.perturb_scores(jnp.zeros(n), scale=0.5, key=jax.random.key(seed + 3))
+
+    def fast(s, x):
+        return jnp.sum(
+            weights
+            * jnp.tanh(perm.straight_through_permute(s, x, tau, backward_noise=noise))
+        )
+
+    def dense(s, x):
+        soft = perm.soft_permutation(s + noise, tau)
+        p = perm.order_to_matrix(jnp.argsort(s)) + soft - jax.lax.stop_gradient(soft)
+        return jnp.sum(weights * jnp.tanh(p @ x))
+
+    out = perm.straight_through_permute(scores, x, tau, backward_noise=noise)
+    np.testing.assert_array_equal(out, x[jnp.argsort(scores)])
+    np.testing.assert_allclose(fast(scores, x), dense(scores, x), rtol=1e-5, atol=1e-6)
+    for got, want in zip(
+        jax.grad(fast, (0, 1))(scores, x), jax.grad(dense, (0, 1))(scores, x)
+    ):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_backward_noise_changes_the_score_gradient_but_not_the_output():
+    """The noise must reach the backward pass (a no-op noise would pass the test above
+    whenever g is small against the score gaps)."""
+    n = 16
+    scores, x = perm.identity_scores(n), _random(1, (n, 3))
+    noise = perm.perturb_scores(jnp.zeros(n), scale=0.1, key=jax.random.key(4))
+    assert not np.array_equal(np.argsort(scores + noise), np.argsort(scores))
+
+    def loss(s, g):
+        return jnp.sum(jnp.tanh(perm.straight_through_permute(s, x, 0.1, backward_noise=g)))
+
+    np.testing.assert_array_equal(
+        perm.straight_through_permute(scores, x, 0.1, backward_noise=noise),
+        perm.straight_through_permute(scores, x, 0.1),
+    )
+    with_noise = jax.grad(loss)(scores, noise)
+    without = jax.grad(loss)(scores, jnp.zeros(n))
+    assert float(jnp.max(jnp.abs(with_noise - without))) > 1e-3
+
+
 def test_straight_through_score_gradient_matches_finite_differences_of_softsort():
     """Finite differences on the relaxed objective s -> loss(P_hat(s) @ x)."""
     n, tau = 6, 0.7

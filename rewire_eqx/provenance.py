@@ -1,0 +1,72 @@
+"""Which code trained a run: the package version and the git commit of its source.
+
+Every run records `code_version()` in its `progress.json` and `metrics.json` (key
+`code`), so a comparison never mixes runs of different learner code without saying so
+(`compare --allow-mixed`). The commit is `git rev-parse HEAD` of the checkout the
+package is imported from; when files under `rewire_eqx/` differ from that commit, it is
+followed by `+dirty.<first 10 hex digits of the SHA-1 of that diff>`, so two different
+uncommitted states are told apart. Outside a git checkout it is `"unknown"`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import subprocess
+from pathlib import Path
+
+__all__ = ["code_version", "describe_code", "same_code"]
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(_PACKAGE_DIR), *args],
+            capture_output=True,
+            check=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.decode("utf-8", "replace")
+
+
+@functools.cache
+def code_version() -> dict[str, str]:
+    """`{"package": <installed version>, "commit": <commit[+dirty.<hash>]> | "unknown"}`
+    of the code this process runs (computed once per process)."""
+    try:
+        package = importlib.metadata.version("rewire_eqx")
+    except importlib.metadata.PackageNotFoundError:
+        package = "unknown"
+    head = _git("rev-parse", "HEAD")
+    if head is None:
+        return {"package": package, "commit": "unknown"}
+    commit = head.strip()
+    diff = _git("diff", "HEAD", "--", str(_PACKAGE_DIR))
+    untracked = _git("ls-files", "--others", "--exclude-standard", "--", str(_PACKAGE_DIR))
+    if diff or untracked:
+        digest = hashlib.sha1(((diff or "") + (untracked or "")).encode()).hexdigest()
+        commit += f"+dirty.{digest[:10]}"
+    return {"package": package, "commit": commit}
+
+
+def same_code(a: dict | None, b: dict | None) -> bool:
+    """Whether two `code` records name the same learner code (a missing record, from
+    a run older than this field, never matches)."""
+    return (
+        bool(a)
+        and bool(b)
+        and a.get("commit") == b.get("commit")
+        and (a.get("commit") != "unknown")
+    )
+
+
+def describe_code(code: dict | None) -> str:
+    """One short label of a `code` record, for reports and errors."""
+    if not code:
+        return "unrecorded (a run older than the `code` field)"
+    return f"rewire_eqx {code.get('package', '?')} at {code.get('commit', '?')}"

@@ -1,0 +1,162 @@
+"""Comparisons in worker processes (`compare --jobs`), their faults, and provenance."""
+
+import dataclasses
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from rewire_eqx import jobs as backends
+from rewire_eqx.compare import (
+    CompareFailures,
+    MixedCodeError,
+    compare,
+    job_folder,
+    variant_spec,
+)
+from rewire_eqx.provenance import code_version
+from rewire_eqx.scenarios import quick_run
+from rewire_eqx.specs import MethodSpec, NetworkSpec
+
+pytestmark = pytest.mark.slow
+
+
+def _tiny(tmp_path, method="ft1"):
+    spec = quick_run()
+    small = NetworkSpec(hidden_sizes=(16, 16))
+    return dataclasses.replace(
+        spec,
+        name="tiny",
+        output_dir=str(tmp_path),
+        method=MethodSpec(name=method),
+        network=small,
+        sac=dataclasses.replace(
+            spec.sac, critic=small, learning_starts=160, start_steps=160, batch_size=32
+        ),
+        scenario=dataclasses.replace(
+            spec.scenario,
+            tasks=("normal", "inverted_actions"),
+            steps_per_task=800,
+            evals_per_task=2,
+            eval_envs=4,
+            eval_rollouts=1,
+            reference_rewards=(),
+        ),
+    )
+
+
+def _job(spec, variant, seed):
+    job = dataclasses.replace(
+        variant_spec(spec, variant), name=f"{spec.name}_{variant}", seed=seed
+    )
+    return backends.Job(f"{variant} seed {seed}", job, job_folder(spec, variant, seed))
+
+
+def test_core_shares_split_the_cores_evenly_and_never_leave_a_worker_without_one():
+    assert backends.core_shares(2, [0, 1]) == [[0], [1]]
+    assert backends.core_shares(2, [0, 1, 2, 3]) == [[0, 1], [2, 3]]
+    assert backends.core_shares(1, [0, 1]) == [[0, 1]]
+    assert backends.core_shares(3, [0, 1]) == [[0], [1], [0]]
+    with pytest.raises(ValueError, match="workers=0"):
+        backends.core_shares(0, [0, 1])
+
+
+def test_workers_give_the_metrics_of_the_sequential_comparison(tmp_path):
+    """Two workers, each on one core, against the same jobs run in this process: equal
+    R and curves (a job's metrics do not depend on where it ran)."""
+    seq = _tiny(tmp_path / "seq")
+    par = _tiny(tmp_path / "par")
+    compare(seq, variants=["ft1", "rewire"], seeds=1, out=tmp_path / "r1")
+    compare(par, variants=["ft1", "rewire"], seeds=1, out=tmp_path / "r2", jobs=2)
+    for variant in ("ft1", "rewire"):
+        a = json.loads((job_folder(seq, variant, 0) / "metrics.json").read_text())
+        b = json.loads((job_folder(par, variant, 0) / "metrics.json").read_text())
+        assert a["R"] == b["R"] and a["curves"] == b["curves"], variant
+        assert b["code"] == code_version()
+    table = (tmp_path / "r2" / "table.md").read_text()
+    assert table.startswith("Trained by: ") and code_version()["commit"] in table
+
+
+def test_a_killed_worker_fails_its_job_alone_and_the_same_command_completes_it(tmp_path):
+    spec = _tiny(tmp_path)
+    pool = backends.LocalWorkers(2, poll_seconds=0.2, print_every=1e9)
+    victim, other = _job(spec, "ft1", 0), _job(spec, "ft1", 1)
+    pool.submit(victim)
+    pool.submit(other)
+    pool.poll()  # both start
+    pid = pool._running[0].process.pid
+    time.sleep(1.0)
+    os.kill(pid, signal.SIGKILL)
+    outcomes = pool.collect()
+    assert [o.job.name for o in outcomes] == [victim.name, other.name]
+    assert outcomes[0].status == "failed" and "SIGKILL" in outcomes[0].message
+    assert outcomes[1].ok and (other.folder / "metrics.json").is_file()
+    # the comparison command finds the finished job and runs the killed one again
+    report = compare(spec, variants=["ft1"], seeds=2, out=tmp_path / "report", jobs=2)
+    assert "| tiny_ft1 | ft1 | 2 |" in report
+    assert (victim.folder / "metrics.json").is_file()
+
+
+def test_a_worker_that_raises_reports_its_error_and_the_report_keeps_the_rest(tmp_path):
+    spec = _tiny(tmp_path)
+    compare(spec, variants=["ft1"], seeds=2, out=tmp_path / "first")
+    # damage seed 1 so that only its worker can find out: a finished folder whose
+    # metrics and last checkpoint are gone (a resume must load that checkpoint)
+    broken = job_folder(spec, "ft1", 1)
+    (broken / "metrics.json").unlink()
+    (broken / "checkpoints" / "after_task_1.eqx").unlink()
+    with pytest.raises(CompareFailures) as caught:
+        compare(spec, variants=["ft1"], seeds=2, out=tmp_path / "report", jobs=2)
+    (failed,) = caught.value.failed
+    assert failed.job.name == "ft1 seed 1" and "exit status 1" in failed.message
+    assert "Error" in failed.message  # the worker's exception, from its log
+    assert "ft1 seed 1" in (tmp_path / "report" / "failed.md").read_text()
+    runs = json.loads((tmp_path / "report" / "runs.json").read_text())
+    assert runs == {"ft1": [str(job_folder(spec, "ft1", 0))]}
+    assert "| tiny_ft1 | ft1 | 1 |" in caught.value.report
+
+
+def test_stopped_workers_keep_their_checkpoints_and_the_same_command_finishes(tmp_path):
+    """`stop()` (what Ctrl-C in `collect` does) interrupts every worker; each keeps its
+    folder, and the comparison then resumes to the same metrics as a run never stopped."""
+
+    def longer(spec):
+        scenario = dataclasses.replace(
+            spec.scenario, steps_per_task=4000, evals_per_task=10
+        )
+        return dataclasses.replace(spec, scenario=scenario, checkpoint_every_steps=100)
+
+    spec = longer(_tiny(tmp_path / "stopped"))
+    pool = backends.LocalWorkers(1, poll_seconds=0.2, print_every=1e9)
+    job = _job(spec, "ft1", 0)
+    pool.submit(job)
+    pool.poll()
+    deadline = time.monotonic() + 300
+    while "task 1/2" not in (job.log.read_text() if job.log.is_file() else ""):
+        assert time.monotonic() < deadline, "the worker never trained a chunk"
+        time.sleep(0.1)
+    pool.stop()
+    assert not (job.folder / "metrics.json").exists()
+    assert "interrupted" in job.log.read_text()
+    compare(spec, variants=["ft1"], seeds=1, out=tmp_path / "r1", jobs=1)
+    whole = longer(_tiny(tmp_path / "whole"))
+    compare(whole, variants=["ft1"], seeds=1, out=tmp_path / "r2", jobs=1)
+    a = json.loads((job.folder / "metrics.json").read_text())
+    b = json.loads((job_folder(whole, "ft1", 0) / "metrics.json").read_text())
+    assert a["R"] == b["R"] and a["curves"] == b["curves"]
+
+
+def test_compare_refuses_a_job_trained_by_other_code_unless_allowed(tmp_path):
+    spec = _tiny(tmp_path)
+    out = tmp_path / "report"
+    compare(spec, variants=["ft1"], seeds=1, out=out)
+    metrics_path = job_folder(spec, "ft1", 0) / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics["code"] = {"package": "0.0.9", "commit": "0" * 40}
+    metrics_path.write_text(json.dumps(metrics))
+    with pytest.raises(MixedCodeError, match="0000000000.*--allow-mixed"):
+        compare(spec, variants=["ft1"], seeds=1, out=out)
+    report = compare(spec, variants=["ft1"], seeds=1, out=out, allow_mixed=True)
+    assert "0" * 40 in report.splitlines()[0]
