@@ -26,8 +26,8 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 from rewire_eqx.specs import RunSpec, spec_from_dict, spec_to_dict
 
@@ -90,6 +90,7 @@ class AbstractJobs(abc.ABC):
     def collect(self) -> list[Outcome]:
         """Wait for every submitted job; their outcomes, in submission order."""
 
+    @abc.abstractmethod
     def stop(self) -> None:
         """Interrupt every running job (each keeps its last checkpoint)."""
 
@@ -111,6 +112,10 @@ class InProcess(AbstractJobs):
 
     def poll(self) -> list[str]:
         return []
+
+    def stop(self) -> None:
+        """Nothing runs between calls: a Ctrl-C inside `collect` stops the job itself."""
+        self._queue = []
 
     def collect(self) -> list[Outcome]:
         outcomes = []
