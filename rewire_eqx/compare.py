@@ -279,22 +279,20 @@ def _run_planned(planned, seeds: int, together: bool, jobs: int, allow_mixed: bo
     (only worker processes can fail a job alone)."""
     from rewire_eqx import jobs as backends
 
-    if jobs > 1:
-        pool = backends.LocalWorkers(jobs)
+    if not together:
+        pool = backends.LocalWorkers(jobs) if jobs > 1 else backends.InProcess()
         for variant, seed, job, folder in planned:
             pool.submit(backends.Job(f"{variant} seed {seed}", job, folder, allow_mixed))
         return [outcome for outcome in pool.collect() if not outcome.ok]
     by_variant: dict[str, list] = {}
     for item in planned:
         by_variant.setdefault(item[0], []).append(item)
-    for variant, items in by_variant.items():
-        batches = [items] if together else [[item] for item in items]
-        for batch in batches:
-            done = run_jobs(
-                [job for _, _, job, _ in batch],
-                [folder for _, _, _, folder in batch],
-                allow_mixed=allow_mixed,
-            )
-            for (_, seed, _, folder), what in zip(batch, done):
-                print(f"compare: {variant} seed {seed}: {what} ({folder})", flush=True)
+    for variant, items in by_variant.items():  # each variant's seeds as one program
+        done = run_jobs(
+            [job for _, _, job, _ in items],
+            [folder for _, _, _, folder in items],
+            allow_mixed=allow_mixed,
+        )
+        for (_, seed, _, folder), what in zip(items, done):
+            print(f"compare: {variant} seed {seed}: {what} ({folder})", flush=True)
     return []
