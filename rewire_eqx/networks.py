@@ -382,11 +382,14 @@ class RewiredMLP(AbstractPolicyNet):
 
     def with_task(self, slot: Int[Array, ""] | int) -> PlainMLP:
         """The network of task slot `slot`: its cached orders on the current weights."""
+        return self.with_orders(tuple(orders[slot] for orders in self.cached_orders))
+
+    def with_orders(self, orders: tuple[Int[Array, " n"], ...]) -> PlainMLP:
+        """The current weights with the given hard order of every hidden layer (no
+        gradient to any score vector)."""
         layers = tuple(
-            _with_weight_and_bias(
-                layer, perm.apply_to_rows(orders[slot], _weight_and_bias(layer))
-            )
-            for layer, orders in zip(self.body.hidden, self.cached_orders)
+            _with_weight_and_bias(layer, perm.apply_to_rows(order, _weight_and_bias(layer)))
+            for layer, order in zip(self.body.hidden, orders)
         )
         return eqx.tree_at(lambda b: b.hidden, self.body, layers)
 

@@ -142,6 +142,49 @@ def test_rewire_first_task_caches_mode_0_without_evaluating_modes():
         np.testing.assert_array_equal(cached[0], order)
 
 
+@pytest.mark.parametrize("scale", [0.0, 0.1, 1e3])
+def test_rewire_noise_facts_measure_the_noisy_update_pass(scale):
+    """No noise: nothing displaced, no action shift. Noise far above the score gaps:
+    every order a uniform draw, so a neuron keeps its place with chance 1/n. Between,
+    the shift equals a direct restatement for the same noise draws."""
+    spec = brax_run("halfcheetah_forgetting")
+    spec = dataclasses.replace(
+        spec, permutation=dataclasses.replace(spec.permutation, noise_scale=scale)
+    )
+    method = make_method(spec, spec.policy_spec(17, 6))
+    actor = method.init(key=jax.random.key(0)).actor
+    # scores as after some training: not evenly spaced
+    actor = eqx.tree_at(lambda a: a.scores, actor, _random_scores(actor, 3))
+    obs = jax.random.normal(jax.random.key(1), (64, 17))
+    facts = method.noise_facts(actor, 1, 2, obs, draws=4)
+    widths = [s.shape[1] for s in actor.scores]
+    if scale == 0.0:
+        assert facts["noise_displaced"] == [0.0] * len(widths)
+        assert facts["noise_action_shift"] == 0.0
+    elif scale > 1:
+        for share, n in zip(facts["noise_displaced"], widths):
+            assert abs(share - (1 - 1 / n)) < 0.05
+    else:
+        head = method.policy.head_of_task(2)
+        shifts = []
+        for key in jax.random.split(jax.random.key(2), 4):
+            keys = jax.random.split(key, len(actor.scores))
+            orders = [
+                np.argsort(np.asarray(s[1] + scale * jax.random.gumbel(k, s[1].shape)))
+                for s, k in zip(actor.scores, keys)
+            ]
+            noisy = actor.with_orders(tuple(jnp.asarray(o, jnp.int32) for o in orders))
+            clean = actor.with_mode(1)
+
+            def act(net):
+                out = jax.vmap(lambda o: net(o, head=head))(obs)
+                return np.tanh(np.asarray(out[:, : out.shape[1] // 2]))
+
+            shifts.append(np.mean(np.abs(act(noisy) - act(clean))))
+        np.testing.assert_allclose(facts["noise_action_shift"], np.mean(shifts), rtol=1e-4)
+        assert 0 < min(facts["noise_displaced"]) < 1
+
+
 @pytest.mark.parametrize(("before", "rolled"), [(4.0, False), (5.0, False), (5.5, True)])
 def test_rewire_keeps_the_best_mode_and_rolls_back_only_when_strictly_worse(before, rolled):
     method = _method("rewire")

@@ -22,7 +22,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from rewire_eqx import permutation as perm
-from rewire_eqx.losses import AbstractRegulariser, AlignmentRegulariser, L2Regulariser
+from rewire_eqx.losses import (
+    AbstractRegulariser,
+    AlignmentRegulariser,
+    L2Regulariser,
+    gaussian_head,
+)
 from rewire_eqx.methods.base import AbstractMethod, TaskEnd
 from rewire_eqx.networks import (
     PlainMLP,
@@ -98,6 +103,41 @@ class Rewire(AbstractMethod):
             "weight_drift": drift,
         }
 
+    def noise_facts(
+        self, actor: RewiredMLP, mode: int, task: int, observations, *, draws: int = 16
+    ) -> dict:
+        """What the published Gumbel noise does to an update pass of mode `mode`: per
+        hidden layer the mean share of neurons whose place in the noisy hard order
+        differs from the noise-free one, and the mean absolute difference of the
+        deterministic action `tanh(mu)` between the noisy-order network (the one the
+        published code differentiates) and the noise-free one (the one that acts), over
+        `observations` and `draws` noise draws. Zero when the scale is 0."""
+        head = self.policy.head_of_task(task)
+        clean = actor.mode_orders(mode)
+
+        def action(net):
+            out = jax.vmap(lambda o: net(o, head=head))(observations)
+            return jnp.tanh(gaussian_head(out)[0])
+
+        reference = action(actor.with_orders(clean))
+        displaced, shift = [], []
+        for key in jax.random.split(jax.random.key(task), draws):
+            keys = jax.random.split(key, len(actor.scores))
+            noisy = tuple(
+                perm.order_from_scores(
+                    perm.perturb_scores(s[mode], scale=actor.noise_scale, key=k)
+                )
+                for s, k in zip(actor.scores, keys)
+            )
+            displaced.append([float(jnp.mean(a != b)) for a, b in zip(noisy, clean)])
+            shift.append(
+                float(jnp.mean(jnp.abs(action(actor.with_orders(noisy)) - reference)))
+            )
+        return {
+            "noise_displaced": [float(x) for x in np.mean(displaced, axis=0)],
+            "noise_action_shift": float(np.mean(shift)),
+        }
+
     def end_task(self, state, trained, task, end: TaskEnd):
         method = self.spec.method
         diagnostics = self.alignment_facts(state, trained) if task else {}
@@ -129,6 +169,8 @@ class Rewire(AbstractMethod):
             "rolled_back": rolled_back,
             **diagnostics,
         }
+        if end.observations is not None:
+            facts.update(self.noise_facts(trained, mode, task, end.observations))
         return RewireState(actor=actor, anchor=actor.body), facts
 
     def policy_for_task(self, state: RewireState, task: int) -> PlainMLP:
