@@ -173,7 +173,7 @@ def test_rewire_noise_facts_measure_the_noisy_update_pass(scale):
                 np.argsort(np.asarray(s[1] + scale * jax.random.gumbel(k, s[1].shape)))
                 for s, k in zip(actor.scores, keys)
             ]
-            noisy = actor.with_orders(tuple(jnp.asarray(o, jnp.int32) for o in orders))
+            noisy = actor.with_orders(tuple(jnp.asarray(z, jnp.int32) for z in orders))
             clean = actor.with_mode(1)
 
             def act(net):
