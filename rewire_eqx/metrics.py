@@ -16,7 +16,15 @@ import math
 
 import numpy as np
 
-__all__ = ["average_performance", "forgetting", "forward_transfer", "summarise"]
+__all__ = [
+    "average_performance",
+    "curve_auc",
+    "forgetting",
+    "forward_transfer",
+    "steps_to",
+    "summarise",
+    "trace_column",
+]
 
 
 def _normaliser(references, num_tasks: int) -> np.ndarray:
@@ -50,6 +58,34 @@ def forward_transfer(curves, references=(), reference_aucs=()) -> list[float | N
         ref = float(reference_aucs[j])
         out.append((auc - ref) / (1.0 - ref) if ref != 1.0 else None)
     return out
+
+
+def steps_to(curve, threshold: float) -> int | None:
+    """The env step (within the task) of the first evaluation scoring at least
+    `threshold`; None if none did. Learning speed, e.g. steps to a success of 0.7."""
+    for step, score in curve:
+        if score >= threshold:
+            return int(step)
+    return None
+
+
+def curve_auc(curve) -> float:
+    """The mean of a task's evaluation curve (the AUC forward transfer uses)."""
+    scores = [score for _, score in curve]
+    return float(np.mean(scores)) if scores else math.nan
+
+
+def trace_column(metrics: dict, task: int, field: str) -> np.ndarray:
+    """One column of a task's training trace (`metrics["train_trace"]`, columns
+    `metrics["train_trace_fields"]`); "episode_return" gives the mean return of the
+    episodes that ended in each span (NaN where none did)."""
+    fields = metrics["train_trace_fields"]
+    rows = np.asarray(metrics["train_trace"][task], np.float64).reshape(-1, len(fields))
+    if field == "episode_return":
+        episodes = rows[:, fields.index("episodes")]
+        sums = rows[:, fields.index("episode_return_sum")]
+        return np.where(episodes > 0, sums / np.maximum(episodes, 1), np.nan)
+    return rows[:, fields.index(field)]
 
 
 def _mean(values) -> float | None:

@@ -16,15 +16,17 @@ jobs=(
   "t1_clean_forward 100 --permutation.no-noisy-forward $T1"
   "t1_no_noise 100 --permutation.noise-scale 0 $T1"
   "t1_sac 101 --method.name sacn $T1"
-  "t1_rewire 101 $T1"
+  "t1_wiring_lr 100 --sac.wiring-lr 1e-4 $T1"
   "t12_rewire 100 $T12"
-  "t12_align1 100 --losses.align-beta 1 $T12"
+  "t1_rewire 101 $T1"
   "t2_sac 100 --method.name sacn $T2"
+  "t12_align1 100 --losses.align-beta 1 $T12"
+  "t12_wiring_lr 100 --sac.wiring-lr 1e-4 $T12"
+  "t1_wiring_lr 101 --sac.wiring-lr 1e-4 $T1"
   "t12_ft_l2 100 --method.name ft_l2 $T12"
+  "t1_k1 100 --method.no-multi-mode $T1"
   "t1_clean_forward 101 --permutation.no-noisy-forward $T1"
   "t1_no_noise 101 --permutation.noise-scale 0 $T1"
-  "t1_k1 100 --method.no-multi-mode $T1"
-  "t1_k1 101 --method.no-multi-mode $T1"
 )
 i=0
 for job in "${jobs[@]}"; do

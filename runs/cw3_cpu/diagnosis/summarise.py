@@ -1,0 +1,113 @@
+"""Build the diagnosis table of runs/cw3_cpu/diagnosis/README.md from the run folders
+that `jobs.sh` wrote: `python runs/cw3_cpu/diagnosis/summarise.py /work/diag`.
+
+Writes `table.md`, `summary.json` (every number of the table, per run) and `curves.png`
+(evaluation success and the training traces: entropy, distillation, regulariser) beside
+this file. Uses only the library's metric functions (`rewire_eqx.metrics`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from rewire_eqx import metrics as M
+
+HERE = Path(__file__).parent
+THRESHOLD = 0.7
+
+
+def _runs(root: Path) -> dict[str, list[dict]]:
+    found: dict[str, list[dict]] = {}
+    for path in sorted(root.glob("*/seed*/*/*/metrics.json")):
+        name = path.parts[len(root.parts)]
+        found.setdefault(name, []).append(json.loads(path.read_text()))
+    return found
+
+
+def _row(m: dict) -> dict:
+    tasks = []
+    for t, curve in enumerate(m["curves"]):
+        entropy = M.trace_column(m, t, "entropy")
+        divergence = M.trace_column(m, t, "mode_divergence")
+        regulariser = M.trace_column(m, t, "regulariser")
+        tasks.append(
+            {
+                "task": m["tasks"][t],
+                "steps_to_0.7": M.steps_to(curve, THRESHOLD),
+                "auc": M.curve_auc(curve),
+                "final": m["R"][t][t],
+                "entropy_mean": float(np.mean(entropy)),
+                "distill_mean": float(np.mean(divergence)),
+                "regulariser_first": float(regulariser[0]),
+                "regulariser_last": float(regulariser[-1]),
+                "facts": m["task_facts"][t],
+            }
+        )
+    return {"seed": m["seed"], "steps_per_s": m["env_steps_per_s"], "tasks": tasks}
+
+
+def _fmt(x, spec=".2f"):
+    return "-" if x is None else format(x, spec)
+
+
+def main(root: Path) -> None:
+    runs = _runs(root)
+    summary = {name: [_row(m) for m in ms] for name, ms in runs.items()}
+    (HERE / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    lines = [
+        "| setting | seed | task | steps to 0.7 | AUC | final | mean entropy "
+        "| mean distill. | wiring moved | noise displaced | noise action shift |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, rows in summary.items():
+        for row in sorted(rows, key=lambda r: r["seed"]):
+            for t in row["tasks"]:
+                facts = t["facts"]
+                moved = facts.get("wiring_moved")
+                displaced = facts.get("noise_displaced")
+                lines.append(
+                    f"| {name} | {row['seed']} | {t['task']} "
+                    f"| {_fmt(t['steps_to_0.7'], ',d')} | {t['auc']:.2f} "
+                    f"| {_fmt(t['final'], '.1f')} | {t['entropy_mean']:.2f} "
+                    f"| {t['distill_mean']:.3g} "
+                    f"| {'-' if moved is None else ' / '.join(f'{x:.2f}' for x in moved)} "
+                    f"| {'-' if displaced is None else ' / '.join(f'{x:.2f}' for x in displaced)} "
+                    f"| {_fmt(facts.get('noise_action_shift'), '.3f')} |"
+                )
+    (HERE / "table.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    _plot(runs)
+
+
+def _plot(runs: dict[str, list[dict]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fields = ("success", "entropy", "mode_divergence", "episode_return")
+    fig, axes = plt.subplots(len(fields), 2, figsize=(12, 11), squeeze=False)
+    for name, ms in sorted(runs.items()):
+        for m in ms:
+            label = f"{name} s{m['seed']}"
+            for t in range(min(2, len(m["curves"]))):
+                column = t if len(m["curves"]) > 1 or "faucet" not in m["tasks"][0] else 1
+                for row, field in enumerate(fields):
+                    ax = axes[row, column]
+                    if field == "success":
+                        steps, values = zip(*m["curves"][t])
+                    else:
+                        steps = M.trace_column(m, t, "env_steps")
+                        values = M.trace_column(m, t, field)
+                    ax.plot(steps, values, label=label, lw=1)
+                    ax.set_title(f"task {column + 1}: {field}")
+    axes[0, 0].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(HERE / "curves.png", dpi=80)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "/work/diag"))
