@@ -248,6 +248,10 @@ def per_task_table(labelled: list[dict], *, reps: int = 10_000) -> str:
     return "\n".join(lines)
 
 
+def _or_dash(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def _mean_or_dash(values) -> str:
     return f"{np.mean(values):.2f}" if values else "-"
 
@@ -258,12 +262,14 @@ def rewire_diagnostics(labelled: list[dict]) -> str:
     layers) the share of neurons the kept mode's wiring moved from the task's start (runs
     before this fact was recorded show "-"), the share of neurons the adapters moved,
     the alignment residual
-    `||W - Z^T W_old A|| / ||W_old||` and the weight drift `||W - W_old|| / ||W_old||`."""
+    `||W - Z^T W_old A|| / ||W_old||`, the weight drift `||W - W_old|| / ||W_old||`, and
+    what the published Gumbel noise does to an update pass at the task's end (share of
+    neurons displaced, mean change of the deterministic action)."""
     lines = [
         "| variant | seed | task | R[t, t] | r0 | mode rewards | kept | rolled back "
         "| wiring moved | adapters moved (out / in) | alignment residual "
-        "| weight drift |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| weight drift | noise displaced | noise action shift |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in labelled:
         if m.get("method") != "rewire":
@@ -282,7 +288,9 @@ def rewire_diagnostics(labelled: list[dict]) -> str:
                 f"| {'yes' if facts.get('rolled_back') else 'no'} "
                 f"| {_mean_or_dash(facts.get('wiring_moved', []))} | {moved} "
                 f"| {_mean_or_dash(facts.get('alignment_residual', []))} "
-                f"| {_mean_or_dash(facts.get('weight_drift', []))} |"
+                f"| {_mean_or_dash(facts.get('weight_drift', []))} "
+                f"| {_mean_or_dash(facts.get('noise_displaced', []))} "
+                f"| {_or_dash(facts.get('noise_action_shift'))} |"
             )
     return "\n".join(lines)
 

@@ -1,0 +1,100 @@
+"""Wall time of one fixed comparison run sequentially and with `--jobs 2`.
+
+    python -m bench.jobs                      # writes bench/jobs_results.json
+
+Runs `compare SPEC --variants ... --seeds ...` twice from empty output folders, once
+with `--jobs 1` (every job in the compare process, which has both cores) and once with
+`--jobs 2` (two worker processes, one core each), one after the other, and records both
+wall times (compilations included: each worker compiles its own programs) and their
+ratio. It also compares every job's R and curves between the two: whether a job's
+metrics depend on the process and thread count it ran with. Run nothing else beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DEFAULT_ARGS = [
+    "specs/cw3_cpu.py",
+    "--variants",
+    "ft1",
+    "rewire",
+    "--seeds",
+    "2",
+    "--scenario.budget-scale",
+    "0.05",
+]
+
+
+def _compare(args: list[str], jobs: int, root: Path) -> float:
+    out = root / f"jobs{jobs}"
+    command = [
+        sys.executable,
+        "-m",
+        "rewire_eqx",
+        "compare",
+        *args,
+        "--jobs",
+        str(jobs),
+        "--output-dir",
+        str(out / "runs"),
+        "--out",
+        str(out / "report"),
+    ]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def _metrics(root: Path) -> dict[str, dict]:
+    found = {}
+    for path in sorted(root.glob("runs/*/seed*/metrics.json")):
+        m = json.loads(path.read_text())
+        found[f"{path.parent.parent.name}/{path.parent.name}"] = m
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="bench/jobs_results.json")
+    parser.add_argument("args", nargs="*", help="compare arguments (default: %(default)s)")
+    options = parser.parse_args()
+    args = options.args or DEFAULT_ARGS
+    root = Path(tempfile.mkdtemp(prefix="bench_jobs_"))
+    try:
+        sequential = _compare(args, 1, root)
+        parallel = _compare(args, 2, root)
+        one, two = _metrics(root / "jobs1"), _metrics(root / "jobs2")
+        same = {
+            name: one[name]["R"] == two[name]["R"]
+            and one[name]["curves"] == two[name]["curves"]
+            for name in one
+        }
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    result = {
+        "command": "python -m rewire_eqx compare " + " ".join(args) + " --jobs {1,2}",
+        "machine": {
+            "cpus": __import__("os").cpu_count(),
+            "python": platform.python_version(),
+        },
+        "sequential_seconds": sequential,
+        "jobs2_seconds": parallel,
+        "speedup": sequential / parallel,
+        "jobs": len(one),
+        "metrics_identical_per_job": same,
+    }
+    Path(options.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
