@@ -384,7 +384,7 @@ class RewiredMLP(AbstractPolicyNet):
         """The network of task slot `slot`: its cached orders on the current weights."""
         return self.with_orders(tuple(orders[slot] for orders in self.cached_orders))
 
-    def with_orders(self, orders: tuple[Int[Array, " n"], ...]) -> PlainMLP:
+    def with_orders(self, orders: tuple[Int[Array, " _n"], ...]) -> PlainMLP:
         """The current weights with the given hard order of every hidden layer (no
         gradient to any score vector)."""
         layers = tuple(
