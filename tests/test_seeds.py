@@ -34,17 +34,19 @@ def _metrics(folder) -> dict:
 
 def _close_to_single_runs(together: list[Path], alone: list[Path]) -> None:
     """Batched kernels round float32 differently from unbatched ones (module docstring
-    of `rewire_eqx.seeds`): equal to a relative 1e-4 on these short runs, and the same
-    per-seed decisions."""
+    of `rewire_eqx.seeds`): equal to a relative 5e-3 on these short runs, and the same
+    per-seed decisions. (1e-4 held on the machines of November 2026; on the AMD EPYC
+    machine of 2026-12-06 one CSP curve point differed by a relative 1.4e-3, at the
+    same commit: the kernels XLA picks depend on the CPU.)"""
     for t, a in zip(together, alone):
         mt, ma = _metrics(t), _metrics(a)
         assert mt["seed"] == ma["seed"]
         for row_t, row_a in zip(mt["R"], ma["R"]):
             got = [np.nan if x is None else x for x in row_t]
             want = [np.nan if x is None else x for x in row_a]
-            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+            np.testing.assert_allclose(got, want, rtol=5e-3, atol=1e-3)
         for curve_t, curve_a in zip(mt["curves"], ma["curves"]):
-            np.testing.assert_allclose(curve_t, curve_a, rtol=1e-4, atol=1e-3)
+            np.testing.assert_allclose(curve_t, curve_a, rtol=5e-3, atol=1e-3)
         for facts_t, facts_a in zip(mt["task_facts"], ma["task_facts"]):
             for key in ("kept_mode", "rolled_back", "grew", "kept"):
                 assert facts_t.get(key) == facts_a.get(key), key

@@ -21,6 +21,8 @@ jobs=(
   "t1_rewire 101 $T1"
   "t2_sac 100 --method.name sacn $T2"
   "t12_align1 100 --losses.align-beta 1 $T12"
+  "t12_align10 100 --losses.align-beta 10 $T12"
+  "t12_align0 100 --losses.align-beta 0 $T12"
   "t12_wiring_lr 100 --sac.wiring-lr 1e-4 $T12"
   "t1_wiring_lr 101 --sac.wiring-lr 1e-4 $T1"
   "t12_ft_l2 100 --method.name ft_l2 $T12"
