@@ -142,6 +142,37 @@ def test_rewire_first_task_caches_mode_0_without_evaluating_modes():
         np.testing.assert_array_equal(cached[0], order)
 
 
+def test_rewire_next_task_starts_at_the_alignment_minimum_with_identity_adapters():
+    """At the start of task 1 the adapters are identities and the anchor is the trained
+    body, so Eq. 11 (published form) sits at its minimum `-beta * sum ||W_old||^2`
+    (weights and biases of the hidden layers) with a zero gradient for the weights."""
+    method = _method("rewire")
+    state = method.init(key=jax.random.key(0))
+    trained = eqx.tree_at(
+        lambda a: a.scores, _perturbed(state.actor, 1), _random_scores(state.actor, 0)
+    )
+    state, _ = method.end_task(
+        state, trained, 0, TaskEnd(evaluate=lambda p: 0.0, reward_before=None)
+    )
+    actor = method.training_actor(state, 1, key=jax.random.key(0))
+    for adapter in (*actor.adapter_out, *actor.adapter_in):
+        np.testing.assert_array_equal(
+            perm.order_from_scores(adapter), np.arange(adapter.shape[0])
+        )
+    regulariser = method.regulariser(state, 1)
+    beta = float(regulariser.beta)
+    assert beta == method.spec.losses.align_beta > 0
+    minimum = -beta * sum(
+        float(jnp.sum(layer.weight**2) + jnp.sum(layer.bias**2))
+        for layer in state.anchor.hidden
+    )
+    np.testing.assert_allclose(float(regulariser(actor)), minimum, rtol=1e-5)
+    grads = eqx.filter_grad(lambda a: regulariser(a))(actor)
+    for layer in grads.body.hidden:
+        np.testing.assert_allclose(layer.weight, 0.0, atol=1e-6)
+        np.testing.assert_allclose(layer.bias, 0.0, atol=1e-6)
+
+
 @pytest.mark.parametrize("scale", [0.0, 0.1, 1e3])
 def test_rewire_noise_facts_measure_the_noisy_update_pass(scale):
     """No noise: nothing displaced, no action shift. Noise far above the score gaps:
