@@ -28,9 +28,11 @@ DEFAULT_ARGS = [
     "ft1",
     "rewire",
     "--seeds",
-    "2",
+    "1",
     "--scenario.budget-scale",
     "0.05",
+    "--scenario.evals-per-task",
+    "2",
 ]
 
 
