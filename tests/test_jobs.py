@@ -126,7 +126,7 @@ def test_stopped_workers_keep_their_checkpoints_and_the_same_command_finishes(tm
 
     def longer(spec):
         scenario = dataclasses.replace(
-            spec.scenario, steps_per_task=4000, evals_per_task=10
+            spec.scenario, steps_per_task=16000, evals_per_task=10
         )
         return dataclasses.replace(spec, scenario=scenario, checkpoint_every_steps=100)
 
