@@ -414,15 +414,7 @@ def _after_chunk(
         writer.add_scalar(
             "train/episode_return", float(values.episode_return_sum) / episodes, global_step
         )
-    for field in (
-        "critic_loss",
-        "actor_loss",
-        "temperature",
-        "entropy",
-        "mode_divergence",
-        "regulariser",
-        "q_mean",
-    ):
+    for field in sac.LOSS_FIELDS:
         writer.add_scalar(f"train/{field}", float(getattr(values, field)), global_step)
     if scenario.score == "return":
         shown = f"reward {reward:.1f}"

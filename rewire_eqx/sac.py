@@ -35,6 +35,7 @@ from rewire_eqx.specs import SACSpec
 
 __all__ = [
     "SCORES",
+    "LOSS_FIELDS",
     "TRACE_FIELDS",
     "ChunkMetrics",
     "Learner",
@@ -114,7 +115,7 @@ class ChunkMetrics(eqx.Module):
     summed and the episodes counted over its rounds, its last env step)."""
 
 
-TRACE_FIELDS = (
+LOSS_FIELDS = (
     "critic_loss",
     "actor_loss",
     "temperature",
@@ -122,10 +123,10 @@ TRACE_FIELDS = (
     "mode_divergence",
     "regulariser",
     "q_mean",
-    "episode_return_sum",
-    "episodes",
-    "env_steps",
 )
+"""The per-update statistics of a chunk, in the order `_update_block` stacks them."""
+
+TRACE_FIELDS = (*LOSS_FIELDS, "episode_return_sum", "episodes", "env_steps")
 """Columns of `ChunkMetrics.trace`: the training curve inside a chunk."""
 
 MAX_TRACE_SEGMENTS = 10

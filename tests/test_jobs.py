@@ -7,6 +7,7 @@ import signal
 import time
 
 import pytest
+from test_runner import _tiny as _runner_tiny
 
 from rewire_eqx import jobs as backends
 from rewire_eqx.compare import (
@@ -17,35 +18,18 @@ from rewire_eqx.compare import (
     variant_spec,
 )
 from rewire_eqx.provenance import code_version
-from rewire_eqx.scenarios import quick_run
-from rewire_eqx.specs import MethodSpec, NetworkSpec
+from rewire_eqx.specs import NetworkSpec
 
 pytestmark = pytest.mark.slow
 
 
 def _tiny(tmp_path, method="ft1"):
-    """A tiny pendulum spec whose shapes differ from test_runner's, so that the jobs run
+    """test_runner's tiny pendulum spec with other network shapes, so that the jobs run
     in this process do not fill the compilation cache that test's count reads."""
-    spec = quick_run()
+    spec = _runner_tiny(tmp_path, method=method)
     small = NetworkSpec(hidden_sizes=(12, 12))
     return dataclasses.replace(
-        spec,
-        name="tiny",
-        output_dir=str(tmp_path),
-        method=MethodSpec(name=method),
-        network=small,
-        sac=dataclasses.replace(
-            spec.sac, critic=small, learning_starts=160, start_steps=160, batch_size=32
-        ),
-        scenario=dataclasses.replace(
-            spec.scenario,
-            tasks=("normal", "inverted_actions"),
-            steps_per_task=800,
-            evals_per_task=2,
-            eval_envs=4,
-            eval_rollouts=1,
-            reference_rewards=(),
-        ),
+        spec, network=small, sac=dataclasses.replace(spec.sac, critic=small)
     )
 
 
