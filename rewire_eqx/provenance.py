@@ -55,14 +55,14 @@ def code_version() -> dict[str, str]:
 
 
 def same_code(a: dict | None, b: dict | None) -> bool:
-    """Whether two `code` records name the same learner code (a missing record, from
-    a run older than this field, never matches)."""
-    return (
-        bool(a)
-        and bool(b)
-        and a.get("commit") == b.get("commit")
-        and (a.get("commit") != "unknown")
-    )
+    """Whether two `code` records name the same learner code: the same commit, or,
+    outside a git checkout (commit "unknown"), the same package version. A missing
+    record (a run older than this field) never matches."""
+    if not a or not b:
+        return False
+    if a.get("commit") == "unknown" or b.get("commit") == "unknown":
+        return a == b
+    return a.get("commit") == b.get("commit")
 
 
 def describe_code(code: dict | None) -> str:
