@@ -19,6 +19,7 @@ import json
 import shutil
 from pathlib import Path
 
+from rewire_eqx.metrics import score_description
 from rewire_eqx.provenance import code_version, describe_code, same_code
 from rewire_eqx.specs import METHODS, RunSpec, spec_from_dict
 
@@ -231,7 +232,9 @@ def compare(
                 Path(d) / "metrics.json", out / "metrics" / f"{variant}_seed{seed}.json"
             )
         plot(load_metrics(dirs[0]), out / variant)
-    table = _code_line(labelled) + "\n\n" + format_table(metrics)
+    scores = sorted({score_description(m) for m in labelled})
+    header = _code_line(labelled) + "\n\nScores: " + "; ".join(scores)
+    table = header + "\n\n" + format_table(metrics)
     (out / "runs.json").write_text(json.dumps(runs, indent=2) + "\n")
     (out / "table.md").write_text(table + "\n")
     intervals, interval_json = interval_table(labelled)

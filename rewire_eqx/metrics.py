@@ -17,14 +17,40 @@ import math
 import numpy as np
 
 __all__ = [
+    "SCORE_DESCRIPTIONS",
     "average_performance",
     "curve_auc",
     "forgetting",
     "forward_transfer",
+    "score_description",
+    "score_of",
     "steps_to",
     "summarise",
     "trace_column",
 ]
+
+
+SCORE_DESCRIPTIONS = {
+    "return": "mean episode return",
+    "success_any_step": "success rate (an episode succeeds if info['success'] is "
+    "raised at any step: Continual World)",
+    "success_last_step": "success rate (an episode succeeds if info['success'] is "
+    "raised at its last step: the published Rewire/CSP code)",
+}
+"""What `R`, the curves and the references hold, per `ScenarioSpec.score`."""
+
+
+def score_of(metrics: dict) -> str:
+    """The score a run's `metrics.json` holds (`metrics["score"]`; runs written before
+    it was recorded: success at any step on Meta-World, else the return)."""
+    if "score" in metrics:
+        return metrics["score"]
+    return "success_any_step" if metrics.get("domain") == "metaworld" else "return"
+
+
+def score_description(metrics: dict) -> str:
+    """One line naming what a run's `R` holds."""
+    return SCORE_DESCRIPTIONS[score_of(metrics)]
 
 
 def _normaliser(references, num_tasks: int) -> np.ndarray:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rewire_eqx.metrics import score_description
+
 __all__ = [
     "ReportError",
     "interval_table",
@@ -56,7 +58,8 @@ def format_matrix(metrics: dict) -> str:
     tasks = metrics["tasks"]
     width = max(10, *(len(t) for t in tasks)) + 1
     lines = [
-        "R[i, j] = reward on task j after training task i",
+        f"R[i, j] = score on task j after training task i; score: "
+        f"{score_description(metrics)}",
         " " * width + "".join(f"{t:>{width}}" for t in tasks),
     ]
     for i, row in enumerate(metrics["R"]):

@@ -20,6 +20,7 @@ import datetime
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import equinox as eqx
@@ -61,8 +62,9 @@ class OutputDirError(Exception):
 
 def check_output_dir(path: str | Path, *, field: str = "--output-dir") -> None:
     """Fail early, in one line, if `path` cannot hold run folders: it (or an ancestor
-    it would be created under) is a file, or the nearest existing folder is not
-    writable. Nothing is created here."""
+    it would be created under) is a file, or no folder can be created in the nearest
+    existing one (tried with a temporary folder, removed at once: permissions alone do
+    not tell, e.g. under /proc). Nothing is left behind."""
     target = Path(path)
     existing = target
     while not existing.exists() and existing != existing.parent:
@@ -70,10 +72,13 @@ def check_output_dir(path: str | Path, *, field: str = "--output-dir") -> None:
     if not existing.is_dir():
         what = "is a file" if existing == target else f"is under the file {str(existing)!r}"
         raise OutputDirError(f"{field} {str(path)!r} {what}, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".rewire_eqx-check-", dir=existing))
+    except OSError as error:
         raise OutputDirError(
-            f"{field} {str(path)!r}: the folder {str(existing)!r} is not writable"
-        )
+            f"{field} {str(path)!r}: cannot create a folder in {str(existing)!r} "
+            f"({error.strerror or error})"
+        ) from None
 
 
 # ----------------------------------------------------------------------- files

@@ -189,7 +189,7 @@ def _chunking(spec: RunSpec, learner: sac.Learner) -> tuple[int, int, int, int]:
     num_envs = spec.sac_for_run.num_envs
     rounds_total = max(1, spec.scenario.task_steps // num_envs)
     warm_rounds = min(sac.warmup_rounds(learner), rounds_total - 1)
-    chunks = max(1, min(spec.scenario.evals_per_task, rounds_total - warm_rounds))
+    chunks = max(1, min(spec.scenario.eval_points, rounds_total - warm_rounds))
     if spec.chunk_steps:
         chunks = max(
             1, (rounds_total - warm_rounds) // max(1, spec.chunk_steps // num_envs)
@@ -277,6 +277,8 @@ def _metrics(seed: _Seed, compilations: int) -> Path:
         "seed": spec.seed,
         "code": record.get("code"),
         "code_resumed_with": record.get("code_resumed_with", []),
+        "score": scenario.score,
+        "score_description": metrics.SCORE_DESCRIPTIONS[scenario.score],
         "R": record["R"],
         **summary,
         "policy_params_max": record["policy_params_max"],

@@ -386,7 +386,8 @@ class ScenarioSpec:
     steps_per_task: int = 1_000_000
     """Environment steps per task at full scale."""
     budget_scale: float = 1.0
-    """Multiplies steps_per_task (and the SAC warm-up) to shrink a scenario."""
+    """Multiplies steps_per_task (and the SAC warm-up) to shrink a scenario; below 1
+    it also shrinks evals_per_task (never below two evaluations per task)."""
     cycle: int = 0
     """Task t uses slot `t mod cycle` (head and cached wiring); 0: a slot per task. The
     published Brax code uses 4, and 2 in the robustness scenarios."""
@@ -398,7 +399,9 @@ class ScenarioSpec:
     eval_rollouts: int = 10
     """Evaluation episodes = eval_envs x eval_rollouts (deterministic policy)."""
     evals_per_task: int = 10
-    """Evaluations of the training task during its training (reward curves, AUC)."""
+    """Evaluations of the training task during its training (reward curves, AUC) at
+    full budget. A budget_scale below 1 shrinks them with it (never below two per
+    task): see `eval_points`."""
     backend: Literal["generalized", "positional", "spring", "mjx"] = "generalized"
     """brax pipeline for the brax domains."""
     success: SuccessMode = "any_step"
@@ -446,6 +449,16 @@ class ScenarioSpec:
         return "return"
 
     @property
+    def eval_points(self) -> int:
+        """Evaluations per task during training: `evals_per_task`, shrunk by a
+        `budget_scale` below 1 (rounded up, at least 2), so a scenario shrunk to a few
+        thousand steps does not spend most of its time evaluating."""
+        if self.budget_scale >= 1:
+            return self.evals_per_task
+        shrunk = math.ceil(self.evals_per_task * self.budget_scale - 1e-9)
+        return min(self.evals_per_task, max(2, shrunk))
+
+    @property
     def task_steps(self) -> int:
         """Environment steps per task after `budget_scale`."""
         return max(1, int(round(self.steps_per_task * self.budget_scale)))
@@ -469,7 +482,7 @@ class RunSpec:
     task_heads: bool = True
     """One actor head per task (the paper) instead of one shared head."""
     chunk_steps: int = 0
-    """Env steps per compiled training call (0: steps per task / evals_per_task)."""
+    """Env steps per compiled training call (0: steps per task / ScenarioSpec.eval_points)."""
     checkpoint_every_steps: int = 50_000
     """Write a mid-task checkpoint (train state, replay buffer, env states, keys, the
     partial curve) at the end of a chunk once this many env steps have passed since the

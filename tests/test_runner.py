@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -224,13 +225,35 @@ def test_bad_inputs_fail_before_compiling(tmp_path, capsys):
         ),
         (["run", "specs/quick.py", "--permutation.dropout", "1.5"], "dropout"),
         (["run", "specs/quick.py", "--scenario.cycle", "-1"], "cycle"),
-    ]:
+    ] + (
+        # permissions say yes to root under /proc, creating a folder there fails
+        [(["run", "specs/quick.py", "--output-dir", "/proc/runs"], "cannot create")]
+        if Path("/proc/self").is_dir()
+        else []
+    ):
         assert cli.main(args) == 2, args
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
     assert (
         not (foreign / "metrics.json").exists()
         and (foreign / "notes.txt").read_text() == "hello"
+    )
+
+
+def test_metrics_name_their_score_and_the_report_says_it(finished, capsys):
+    from rewire_eqx import metrics as M
+
+    _, run_dir = finished
+    stored = json.loads((run_dir / "metrics.json").read_text())
+    assert stored["score"] == "return"
+    assert stored["score_description"] == "mean episode return"
+    assert cli.main(["report", str(run_dir)]) == 0
+    assert "score: mean episode return" in capsys.readouterr().out
+    # a Continual World run names success rates; older files fall back on the domain
+    success = M.score_description({"domain": "metaworld"})
+    assert success.startswith("success rate") and "any step" in success
+    assert M.score_of({"domain": "metaworld", "score": "success_last_step"}) == (
+        "success_last_step"
     )
 
 
@@ -284,7 +307,7 @@ def test_an_unwritable_output_dir_is_refused_in_one_line(tmp_path, capsys):
             pytest.skip("this user can write to a read-only folder")
         assert cli.main(["run", "specs/quick.py", "--output-dir", str(locked / "x")]) == 2
         err = capsys.readouterr().err
-        assert err.startswith("error: ") and "not writable" in err and err.count("\n") == 1
+        assert err.startswith("error: ") and "cannot create" in err and err.count("\n") == 1
     finally:
         locked.chmod(0o700)
 

@@ -210,3 +210,33 @@ def test_cli_help_lists_subcommands_and_run_builds_the_quick_spec():
         and out.stderr.count("\n") == 1
         and "Traceback" not in out.stderr
     )
+
+
+@pytest.mark.parametrize(
+    "evals, scale, expected",
+    [
+        (20, 1.0, 20),
+        (20, 2.0, 20),
+        (20, 0.6, 12),
+        (10, 0.5, 5),
+        (10, 0.25, 3),
+        (20, 0.003, 2),
+        (3, 0.01, 2),
+        (1, 0.01, 1),
+    ],
+)
+def test_a_shrunk_budget_shrinks_the_evaluation_points_keeping_two(evals, scale, expected):
+    scenario = ScenarioSpec(evals_per_task=evals, budget_scale=scale)
+    assert scenario.eval_points == expected
+
+
+def test_the_help_says_that_a_shrunk_budget_shrinks_the_evaluations():
+    done = subprocess.run(
+        [sys.executable, "-m", "rewire_eqx", "run", "specs/cw3_t2.py", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    text = " ".join(done.stdout.replace("│", " ").split())
+    assert "shrinks them with it" in text and "never below two" in text

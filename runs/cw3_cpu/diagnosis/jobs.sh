@@ -9,11 +9,11 @@ set -u
 out=${1:-/work/diag}; slot=${2:-0}; nslots=${3:-1}
 list=${4:-$(dirname "$0")/round1.txt}
 # task 1 alone (window-close), 60k steps, an evaluation every 5k
-T1="--scenario.tasks window-close-v3 --scenario.budget-scale 0.6 --scenario.evals-per-task 12"
+T1="--scenario.tasks window-close-v3 --scenario.budget-scale 0.6 --scenario.evals-per-task 20"
 # task 2 after task 1 (window-close then faucet-close), 60k steps each
-T12="--scenario.tasks window-close-v3 faucet-close-v3 --scenario.budget-scale 0.6 --scenario.evals-per-task 12"
+T12="--scenario.tasks window-close-v3 faucet-close-v3 --scenario.budget-scale 0.6 --scenario.evals-per-task 20"
 # task 2 alone: the fresh SAC of faucet-close
-T2="--scenario.tasks faucet-close-v3 --scenario.budget-scale 0.6 --scenario.evals-per-task 12"
+T2="--scenario.tasks faucet-close-v3 --scenario.budget-scale 0.6 --scenario.evals-per-task 20"
 jobs=()
 while IFS= read -r line; do
   [[ -z "$line" || "$line" == \#* ]] && continue
