@@ -93,7 +93,7 @@ def our_spec(setup: str, seed: int, steps: int, output_dir: str):
 
 
 def run_ours(setup: str, seed: int, steps: int, work_dir: Path) -> dict:
-    from rewire_eqx.compare import run_job
+    from rewire_eqx.comparison import run_job
 
     spec = our_spec(setup, seed, steps, str(work_dir))
     folder = work_dir / setup / f"ours_seed{seed}"

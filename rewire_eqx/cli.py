@@ -138,7 +138,7 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def _compare(args: argparse.Namespace, rest: list[str]) -> int:
-    from rewire_eqx.compare import VARIANTS, compare
+    from rewire_eqx.comparison import VARIANTS, compare
 
     spec = parse_spec(load_spec(args.spec), rest, prog=f"rewire_eqx compare {args.spec}")
     variants = args.variants or list(VARIANTS)
@@ -165,7 +165,7 @@ def _compare(args: argparse.Namespace, rest: list[str]) -> int:
         if args.jobs not in (None, 1):
             raise SpecError("compare: --together and --jobs > 1 exclude each other")
         jobs = 1
-    from rewire_eqx.compare import CompareFailures, MixedCodeError
+    from rewire_eqx.comparison import CompareFailures, MixedCodeError
 
     try:
         report = compare(

@@ -2,7 +2,7 @@
 
 A *job* is one (variant, seed) run of a comparison, or one single-task reference run,
 with a fixed run folder; running it means "read it if finished, resume it if started,
-start it otherwise" (`compare.run_job`), so any backend can stop and the same command
+start it otherwise" (`comparison.run_job`), so any backend can stop and the same command
 resumes every job. Two backends:
 
 * `InProcess`: every job in this process, one after another (the default with one job).
@@ -63,7 +63,7 @@ class Job:
 @dataclasses.dataclass(frozen=True)
 class Outcome:
     """How a job ended: `status` is "finished", "resumed", "ran" (what
-    `compare.run_job` did) or "failed" (then `message` says why)."""
+    `comparison.run_job` did) or "failed" (then `message` says why)."""
 
     job: Job
     status: str
@@ -96,7 +96,7 @@ class AbstractJobs(abc.ABC):
 
 
 def _run_one(job: Job) -> str:
-    from rewire_eqx.compare import run_job
+    from rewire_eqx.comparison import run_job
 
     return run_job(job.spec, job.folder, allow_mixed=job.allow_mixed)
 

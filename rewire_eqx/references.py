@@ -28,7 +28,7 @@ __all__ = ["references"]
 
 def references(spec: RunSpec, *, out: Path, command: str) -> dict:
     """Run (or resume, or read) the SAC-N job of `spec`; write and return the table."""
-    from rewire_eqx.compare import job_folder, run_job, variant_spec
+    from rewire_eqx.comparison import job_folder, run_job, variant_spec
 
     # the job and folder `compare` gives SAC-N: either command reuses the other's run
     job = dataclasses.replace(variant_spec(spec, "sacn"), name=f"{spec.name}_sacn")

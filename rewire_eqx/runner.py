@@ -99,7 +99,8 @@ class _Progress:
 # ----------------------------------------------------------------------- run
 
 
-def _vec(spec: RunSpec, task: str, num_envs: int) -> AbstractVecEnv:
+def task_env(spec: RunSpec, task: str, num_envs: int) -> AbstractVecEnv:
+    """`num_envs` environments of one task of `spec`'s scenario."""
     scenario = spec.scenario
     return make_vec_env(
         scenario.domain,
@@ -114,9 +115,9 @@ def environments(spec: RunSpec) -> tuple[list[sac.Learner], list[AbstractVecEnv]
     """Every task's training learner and evaluation environments."""
     sac_spec, tasks = spec.sac_for_run, spec.scenario.tasks
     learners = [
-        sac.Learner(sac_spec, _vec(spec, task, sac_spec.num_envs)) for task in tasks
+        sac.Learner(sac_spec, task_env(spec, task, sac_spec.num_envs)) for task in tasks
     ]
-    eval_envs = [_vec(spec, task, spec.scenario.eval_envs) for task in tasks]
+    eval_envs = [task_env(spec, task, spec.scenario.eval_envs) for task in tasks]
     return learners, eval_envs
 
 

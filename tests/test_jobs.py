@@ -10,7 +10,7 @@ import pytest
 from test_runner import _tiny as _runner_tiny
 
 from rewire_eqx import jobs as backends
-from rewire_eqx.compare import (
+from rewire_eqx.comparison import (
     CompareFailures,
     MixedCodeError,
     compare,

@@ -268,7 +268,7 @@ def test_report_prints_matrix_and_table_and_writes_plots(finished, capsys):
 
 
 def test_compare_runs_every_variant_and_seed_and_writes_a_report(tmp_path):
-    from rewire_eqx.compare import compare
+    from rewire_eqx.comparison import compare
 
     out = tmp_path / "comparison"
     table = compare(
@@ -313,7 +313,7 @@ def test_an_unwritable_output_dir_is_refused_in_one_line(tmp_path, capsys):
 
 
 def test_variants_switch_parts_and_heads_as_named(tmp_path):
-    from rewire_eqx.compare import HEAD_SENSITIVE, VARIANTS, variant_spec
+    from rewire_eqx.comparison import HEAD_SENSITIVE, VARIANTS, variant_spec
 
     spec = _tiny(tmp_path)
     for name in HEAD_SENSITIVE:
@@ -332,7 +332,7 @@ def test_compare_stopped_midway_skips_finished_jobs_and_resumes_the_rest(
 ):
     """Stop a comparison during task 1 of seed 1; the same command then reads seed 0
     untouched, resumes seed 1 after task 0, and its metrics equal an uninterrupted run."""
-    from rewire_eqx.compare import compare, job_folder
+    from rewire_eqx.comparison import compare, job_folder
 
     spec = _tiny(tmp_path / "cmp", method="ft1")
     out = tmp_path / "report"
@@ -583,7 +583,7 @@ def test_against_paper_puts_our_committed_comparison_beside_table_1_and_3():
 
 
 def test_references_are_sac_n_finals_and_aucs_and_reuse_the_comparison_run(tmp_path):
-    from rewire_eqx.compare import compare
+    from rewire_eqx.comparison import compare
     from rewire_eqx.references import references
 
     spec = _tiny(tmp_path)

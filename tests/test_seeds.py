@@ -224,7 +224,7 @@ def test_the_seed_axis_is_sharded_over_two_forced_host_devices(tmp_path):
 def test_compare_together_reads_finished_seeds_and_trains_the_rest_together(
     tmp_path, capsys
 ):
-    from rewire_eqx.compare import compare, job_folder
+    from rewire_eqx.comparison import compare, job_folder
 
     spec = _tiny(tmp_path / "cmp", method="ft1")
     compare(spec, variants=["ft1"], seeds=1, out=tmp_path / "first")

@@ -19,7 +19,14 @@ from jaxtyping import Array, Float
 
 from rewire_eqx.envs.base import AbstractEnv
 
-__all__ = ["VARIANTS", "EditedEnv", "Variant", "edited", "get_variant"]
+__all__ = [
+    "VARIANTS",
+    "EditedEnv",
+    "Variant",
+    "edited",
+    "get_variant",
+    "register_variant",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,6 +151,25 @@ VARIANTS: dict[str, dict[str, Variant]] = {
     "pendulum": _pendulum,
 }
 """Named variants per domain."""
+
+
+def register_variant(domain: str, name: str, variant: Variant) -> None:
+    """Add a named task variant of one's own to a domain's registry, so specs can name
+    it in `ScenarioSpec.tasks`. Register it where the spec is defined (a spec file of
+    `specs/` that registers at import works with `run`, `compare` and `--resume`). A
+    name already taken by another variant is refused."""
+    if domain not in VARIANTS:
+        raise ValueError(f"unknown domain {domain!r}; valid domains: {sorted(VARIANTS)}")
+    if not isinstance(variant, Variant):
+        raise TypeError(
+            f"register_variant: expected a Variant, got {type(variant).__name__}"
+        )
+    known = VARIANTS[domain].get(name)
+    if known is not None and known != variant:
+        raise ValueError(
+            f"register_variant: {domain!r} already has a variant named {name!r} ({known})"
+        )
+    VARIANTS[domain][name] = variant
 
 
 def get_variant(domain: str, name: str) -> Variant:
