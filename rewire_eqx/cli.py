@@ -340,7 +340,10 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser, run_parser = _parser()
-    if argv[:1] == ["run"] and (len(argv) == 1 or argv[1] in ("-h", "--help")):
+    asks_help = any(a in ("-h", "--help") for a in argv)
+    if argv[:1] == ["run"] and (
+        len(argv) == 1 or argv[1] in ("-h", "--help") or ("--resume" in argv and asks_help)
+    ):
         run_parser.print_help()
         return 0 if len(argv) > 1 else 2
     args, rest = parser.parse_known_args(argv)

@@ -136,7 +136,7 @@ def _usable_cores() -> list[int]:
 
 def default_workers() -> int:
     """One worker per usable core: a second core speeds one job by only 1.22x here,
-    while two single-core jobs side by side do 1.87x the work (README, benchmarks)."""
+    while two single-core jobs side by side do 1.87x the work (docs/benchmarks.md)."""
     return max(1, len(_usable_cores()))
 
 

@@ -120,7 +120,7 @@ def _mean(values) -> float | None:
 
 
 def summarise(record: dict, scenario) -> dict:
-    """The metrics of a finished run (see the README for the schema)."""
+    """The metrics of a finished run (schema: docs/cli.md)."""
     R = np.asarray(record["R"], np.float64)
     refs, ref_aucs = scenario.reference_rewards, scenario.reference_aucs
     forget = forgetting(R, refs)

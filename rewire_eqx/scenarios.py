@@ -295,7 +295,7 @@ def cw_run(name: str) -> RunSpec:
     gives the published code's).
 
     The published code gives no Rewire settings for Continual World; these are chosen
-    (and said so in the README): tau 0.1 with Gumbel noise 0.1 (the CPU-scale choice),
+    (and said so in docs/results/cw3_cpu.md): tau 0.1 with Gumbel noise 0.1 (the CPU-scale choice),
     alignment and distillation as in HalfCheetah forgetting (100, 1e-5), a slot per
     task. FT-L2 and EWC use Continual World's own coefficients (1e5, 1e4).
     """
@@ -401,7 +401,7 @@ def quick_run() -> RunSpec:
         network=small,
         # the paper gives no pendulum settings: tau 0.1 with Gumbel 0.1 (the Humanoid
         # row) was chosen on seeds 100-102 over tau 1 (HalfCheetah forgetting's row),
-        # Dropout, and no noise (README, "The CPU-scale scenario")
+        # Dropout, and no noise (docs/results/quick.md)
         permutation=PermutationSpec(num_modes=3, tau=0.1, noise_scale=0.1),
         losses=LossSpec(distill_alpha=1e-5, align_beta=100.0, l2_coef=100.0),
     )

@@ -68,7 +68,7 @@ class NetworkSpec:
     first_layer_norm: bool = False
     """LayerNorm then tanh after the first hidden layer, in place of the activation (the
     Continual World benchmark's body). The LayerNorm has no learned scale or shift, so
-    it commutes with permutations of the neurons (see README, Continual World)."""
+    it commutes with permutations of the neurons (see docs/methods.md, Continual World)."""
 
     def __post_init__(self):
         sizes = self.hidden_sizes
