@@ -46,7 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from bench.run import SETUPS, matmul_peak, sac_spec, warm_state
+from bench.common import SETUPS, matmul_peak, sac_spec, warm_state
 from rewire_eqx import losses, sac
 from rewire_eqx import permutation as perm
 from rewire_eqx.envs import JaxVecEnv
@@ -206,7 +206,7 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--window", type=float, default=10.0, help="seconds per window")
-    parser.add_argument("--out", default="bench/ablate_results.json")
+    parser.add_argument("--out", default="bench/results/ablate.json")
     args = parser.parse_args()
     if args.repeats < 1 or not args.window > 0:
         parser.error(f"--repeats {args.repeats} / --window {args.window}: expected > 0")

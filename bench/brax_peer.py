@@ -120,7 +120,7 @@ def peer_update_flops(*, obs_size: int, action_size: int, hidden: tuple[int, ...
     """XLA-counted FLOPs of one brax.training SAC gradient update on a batch of 256
     (`peer_update_compiled`). (XLA counts a loop body once, so the peer's compiled epoch
     cannot be used.)"""
-    from bench.run import xla_flops
+    from bench.common import xla_flops
 
     return xla_flops(
         peer_update_compiled(obs_size=obs_size, action_size=action_size, hidden=hidden)

@@ -1,6 +1,6 @@
 """Throughput of Continual World training (Meta-World v3 stepped on the host).
 
-    python -m bench.cw                 # writes bench/cw_results.json
+    python -m bench.cw                 # writes bench/results/cw.json
 
 Measures, after compilation, with `--repeats` interleaved windows each:
 
@@ -85,7 +85,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=4000, help="rounds per window")
-    parser.add_argument("--out", default="bench/cw_results.json")
+    parser.add_argument("--out", default="bench/results/cw.json")
     args = parser.parse_args()
 
     env = metaworld_vec_env(TASK, num_envs=1)

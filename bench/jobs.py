@@ -1,6 +1,6 @@
 """Wall time of one fixed comparison run sequentially and with `--jobs 2`.
 
-    python -m bench.jobs                      # writes bench/jobs_results.json
+    python -m bench.jobs                      # writes bench/results/jobs.json
 
 Runs `compare SPEC --variants ... --seeds ...` twice from empty output folders, once
 with `--jobs 1` (every job in the compare process, which has both cores) and once with
@@ -66,7 +66,7 @@ def _metrics(root: Path) -> dict[str, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="bench/jobs_results.json")
+    parser.add_argument("--out", default="bench/results/jobs.json")
     parser.add_argument("args", nargs="*", help="compare arguments (default: %(default)s)")
     options = parser.parse_args()
     args = options.args or DEFAULT_ARGS

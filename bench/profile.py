@@ -45,7 +45,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from bench.run import SETUPS, _policy_spec, matmul_peak, sac_spec
+from bench.common import SETUPS, matmul_peak, policy_spec, sac_spec
 from rewire_eqx import losses, sac
 from rewire_eqx.envs import JaxVecEnv
 from rewire_eqx.envs.brax_env import brax_env
@@ -112,7 +112,7 @@ def parts_of(setup: str, actor_name: str, buffer: int, only=None) -> list[Part]:
     )
     learner = sac.Learner(dataclasses.replace(sac_spec(setup), buffer_size=buffer), env)
     num_modes, noise = ACTORS[actor_name]
-    policy = _policy_spec(learner, SETUPS[setup]["hidden"], num_modes)
+    policy = policy_spec(learner, SETUPS[setup]["hidden"], num_modes)
     if actor_name != "plain":
         policy = dataclasses.replace(
             policy,
@@ -210,7 +210,7 @@ def main() -> None:
         default=["plain", "rewired K=3"],
         help="actors to time (plain: every part; the others: round and actor parts)",
     )
-    parser.add_argument("--out", default="bench/profile_results.json")
+    parser.add_argument("--out", default="bench/results/profile.json")
     args = parser.parse_args()
     if args.repeats < 1 or args.window <= 0:
         parser.error("--repeats must be >= 1 and --window > 0")

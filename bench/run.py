@@ -33,50 +33,22 @@ import argparse
 import dataclasses
 import json
 import platform
-import statistics
 import time
 from pathlib import Path
 
-import equinox as eqx
 import jax
 
+from bench.common import (
+    SETUPS,
+    matmul_peak,
+    sac_spec,
+    summary,
+    update_flops,
+    warm_state,
+)
 from rewire_eqx import losses, sac
 from rewire_eqx.envs import JaxVecEnv
 from rewire_eqx.envs.brax_env import brax_env
-from rewire_eqx.specs import NetworkSpec, PermutationSpec, PolicySpec, SACSpec, build
-
-SETUPS: dict[str, dict] = {
-    "cpu": {"num_envs": 16, "updates_per_step": 1.0, "hidden": (128, 128, 128)},
-    "paper": {"num_envs": 128, "updates_per_step": 0.5, "hidden": (256, 256, 256)},
-}
-
-
-def sac_spec(setup: str, *, equal_work: bool = False) -> SACSpec:
-    s = SETUPS[setup]
-    return SACSpec(
-        num_envs=s["num_envs"],
-        episode_length=1000,
-        batch_size=256,
-        updates_per_step=s["updates_per_step"],
-        actor_lr=1e-3,
-        policy_update_delay=1 if equal_work else 2,
-        target_update_delay=1,
-        critic=NetworkSpec(hidden_sizes=s["hidden"]),
-    )
-
-
-def matmul_peak(n: int = 2048, repeats: int = 20) -> float:
-    """Measured float32 matmul throughput in GFLOP/s (best of `repeats`)."""
-    a = jax.random.normal(jax.random.key(0), (n, n))
-    b = jax.random.normal(jax.random.key(1), (n, n))
-    f = jax.jit(lambda a, b: a @ b)
-    f(a, b).block_until_ready()
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        f(a, b).block_until_ready()
-        best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best / 1e9
 
 
 @dataclasses.dataclass
@@ -104,63 +76,6 @@ class Case:
         self.samples.append(self.rounds * self.learner.spec.num_envs / seconds)
 
 
-def _policy_spec(learner: sac.Learner, hidden, num_modes: int) -> PolicySpec:
-    return PolicySpec(
-        in_size=learner.env.obs_size,
-        out_size=2 * learner.env.action_size,
-        num_tasks=8,
-        cycle=4,
-        rewire=num_modes > 1,
-        network=NetworkSpec(hidden_sizes=hidden),
-        permutation=PermutationSpec(num_modes=max(num_modes, 1)),
-    )
-
-
-def warm_state(
-    learner: sac.Learner, hidden, num_modes: int, *, noise_scale: float | None = None
-) -> sac.TrainState:
-    """A learner's state after its warm-up: actor (`num_modes > 1`: rewired, with
-    `noise_scale` if given) from key 0, the rest from key 1, the buffer filled to
-    `start_steps`."""
-    policy = _policy_spec(learner, hidden, num_modes)
-    if noise_scale is not None:
-        policy = dataclasses.replace(
-            policy,
-            permutation=dataclasses.replace(policy.permutation, noise_scale=noise_scale),
-        )
-    actor = build(policy, key=jax.random.key(0))
-    state = sac.init_state(learner, actor, key=jax.random.key(1))
-    return sac.warmup(learner, state, sac.warmup_rounds(learner))
-
-
-def update_block_compiled(learner: sac.Learner, state: sac.TrainState):
-    """One update block (`policy_update_delay` critic updates and one actor update),
-    compiled alone."""
-    arrays, static = eqx.partition(state, eqx.is_array)
-
-    def block(arrays):
-        out = sac._update_block(
-            learner, eqx.combine(arrays, static), losses.NoRegulariser()
-        )
-        return eqx.filter(out, eqx.is_array)
-
-    return jax.jit(block).lower(arrays).compile()
-
-
-def xla_flops(compiled) -> float:
-    """The FLOPs XLA's cost analysis counts for a compiled function."""
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
-    return float(cost["flops"])
-
-
-def update_flops(learner: sac.Learner, state: sac.TrainState) -> float:
-    """XLA-counted FLOPs of one gradient update (critic update + 1/delay actor update)."""
-    return (
-        xla_flops(update_block_compiled(learner, state)) / learner.spec.policy_update_delay
-    )
-
-
 def make_case(setup: str, name: str, env: JaxVecEnv, window_s: float) -> Case:
     equal_work = name == "plain, equal work"
     learner = sac.Learner(sac_spec(setup, equal_work=equal_work), env)
@@ -176,15 +91,6 @@ def make_case(setup: str, name: str, env: JaxVecEnv, window_s: float) -> Case:
     case.window(case.rounds)  # compiles the window length
     print(f"{setup}/{name}: window of {case.rounds} rounds", flush=True)
     return case
-
-
-def summary(samples: list[float]) -> dict:
-    return {
-        "median": statistics.median(samples),
-        "min": min(samples),
-        "max": max(samples),
-        "samples": samples,
-    }
 
 
 def bench_setup(
@@ -251,7 +157,7 @@ def main() -> None:
     )
     parser.add_argument("--window", type=float, default=20.0, help="seconds per window")
     parser.add_argument("--no-peer", action="store_true", help="skip brax.training's SAC")
-    parser.add_argument("--out", default="bench/results.json")
+    parser.add_argument("--out", default="bench/results/run.json")
     args = parser.parse_args()
     if args.repeats < 1 or args.window <= 0:
         parser.error(

@@ -4,7 +4,7 @@ the seeds' states, one vmapped and, with several devices, sharded call, unstack)
 
     python -m bench.seeds                                   # cpu set-up, 1/4/8 seeds
     XLA_FLAGS=--xla_force_host_platform_device_count=2 python -m bench.seeds \\
-        --out bench/seeds_results_2dev.json                 # the seed axis over 2 devices
+        --out bench/results/seeds_2dev.json                 # the seed axis over 2 devices
 
 Each seed count runs windows of a fixed number of collection rounds (chosen after
 compilation so that a window takes about `--window` seconds); the counts take turns,
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import jax
 
-from bench.run import SETUPS, _policy_spec, matmul_peak, sac_spec, summary
+from bench.common import SETUPS, matmul_peak, policy_spec, sac_spec, summary
 from rewire_eqx import losses, sac
 from rewire_eqx import seeds as seed_batch
 from rewire_eqx.envs import JaxVecEnv
@@ -64,7 +64,7 @@ def make_group(setup: str, env: JaxVecEnv, count: int, window_s: float, buffer: 
     items = []
     for seed in range(count):
         actor = build(
-            _policy_spec(learner, SETUPS[setup]["hidden"], 1), key=jax.random.key(seed)
+            policy_spec(learner, SETUPS[setup]["hidden"], 1), key=jax.random.key(seed)
         )
         state = sac.init_state(learner, actor, key=jax.random.key(1000 + seed))
         state = sac.warmup(learner, state, sac.warmup_rounds(learner))
@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument(
         "--buffer", type=int, default=200_000, help="replay capacity per seed"
     )
-    parser.add_argument("--out", default="bench/seeds_results.json")
+    parser.add_argument("--out", default="bench/results/seeds.json")
     args = parser.parse_args()
     if args.repeats < 1 or args.window <= 0 or min(args.counts) < 1:
         parser.error("--repeats and --counts must be >= 1, --window > 0")

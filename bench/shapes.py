@@ -38,10 +38,10 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from bench.run import (
+from bench.common import (
     SETUPS,
-    _policy_spec,
     matmul_peak,
+    policy_spec,
     sac_spec,
     update_block_compiled,
     xla_flops,
@@ -162,7 +162,7 @@ def compiled_update(program: str, env: JaxVecEnv):
     # the buffer's size does not change the products; a small one compiles faster
     learner = sac.Learner(dataclasses.replace(spec, buffer_size=10_000), env)
     modes = 3 if program == "rewired K=3" else 1
-    actor = build(_policy_spec(learner, hidden, modes), key=jax.random.key(0))
+    actor = build(policy_spec(learner, hidden, modes), key=jax.random.key(0))
     state = sac.init_state(learner, actor, key=jax.random.key(1))
     return update_block_compiled(learner, state), spec.policy_update_delay
 
@@ -174,7 +174,7 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--iterations", type=int, default=2000)
-    parser.add_argument("--out", default="bench/shapes_results.json")
+    parser.add_argument("--out", default="bench/results/shapes.json")
     args = parser.parse_args()
     if args.repeats < 1 or args.iterations < 1:
         parser.error(

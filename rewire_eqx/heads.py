@@ -60,6 +60,7 @@ class HeadProbe:
     own_network_previous_head: float
     own_network_own_head: float
     wiring_moved: float | None = None  # Rewire: share of neurons re-placed on task t
+    wiring_displacement: list[float] | None = None  # per layer, mean distance / width
     previous_policy_negated: float | None = None  # see `_inverts_previous`
 
 
@@ -134,6 +135,11 @@ def head_probes(run_dir: str | Path) -> list[HeadProbe]:
                 stored=float(progress["R"][t][t]),
                 **{name: evaluate(policy) for name, policy in pairs.items()},
                 wiring_moved=_wiring_moved(method, states, t),
+                wiring_displacement=(
+                    method.wiring_displacement(states[t - 1], t, states[t].actor, 0)
+                    if isinstance(method, Rewire)
+                    else None
+                ),
                 previous_policy_negated=(
                     evaluate(_mean_negated(pairs["previous_network_previous_head"], h))
                     if _inverts_previous(spec, t)
@@ -189,13 +195,17 @@ def _or_dash(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _layers(values: list[float] | None) -> str:
+    return "-" if values is None else " / ".join(f"{v:.3f}" for v in values)
+
+
 def format_probes(probes: list[HeadProbe]) -> str:
     """Markdown table of head-swap probes."""
     lines = [
         "| run | seed | task | R[t, t] | network t-1, head t-1 | network t-1, head t "
         "| network t, head t-1 | network t, head t | wiring moved "
-        "| network t-1, head t-1, mean negated |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| wiring displacement / width | network t-1, head t-1, mean negated |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in probes:
         lines.append(
@@ -203,6 +213,7 @@ def format_probes(probes: list[HeadProbe]) -> str:
             f"| {p.previous_network_previous_head:.0f} | {p.previous_network_own_head:.0f} "
             f"| {p.own_network_previous_head:.0f} | {p.own_network_own_head:.0f} "
             f"| {_or_dash(p.wiring_moved, '.2f')} "
+            f"| {_layers(p.wiring_displacement)} "
             f"| {_or_dash(p.previous_policy_negated, '.0f')} |"
         )
     return "\n".join(lines)

@@ -492,9 +492,14 @@ def test_rewire_wiring_moved_counts_the_neurons_a_task_re_placed():
         [2 / 256, 0.0, 3 / 256]
     )
     assert method.wiring_moved(state, 1, trained, 0) == [0.0, 0.0, 0.0]
+    # the swap moves two neurons one place each; the 3-cycle moves them 1, 1 and 2
+    assert method.wiring_displacement(state, 1, trained, 1) == pytest.approx(
+        [2 / 256**2, 0.0, 4 / 256**2]
+    )
     evaluate, _ = _mode_evaluator(trained, {0: 1.0, 1: 5.0, 2: 3.0})
     _, facts = method.end_task(
         state, trained, 1, TaskEnd(evaluate=evaluate, reward_before=0.0)
     )
     assert facts["kept_mode"] == 1
     assert facts["wiring_moved"] == pytest.approx([2 / 256, 0.0, 3 / 256])
+    assert facts["wiring_displacement"] == pytest.approx([2 / 256**2, 0.0, 4 / 256**2])

@@ -670,6 +670,8 @@ def test_head_swap_probe_reproduces_r_and_puts_the_named_heads_in_place(
     facts = json.loads((run_dir / "metrics.json").read_text())["task_facts"][1]
     recorded = 0.0 if facts["rolled_back"] else np.mean(facts["wiring_moved"])
     assert probe.wiring_moved == pytest.approx(recorded)
+    if not facts["rolled_back"]:
+        assert probe.wiring_displacement == pytest.approx(facts["wiring_displacement"])
     # the swap: head `index` replaced, every other array untouched
     a = PlainMLP(3, (4,), 2, num_heads=3, key=jax.random.key(0))
     b = PlainMLP(3, (4,), 2, num_heads=3, key=jax.random.key(1))

@@ -78,6 +78,18 @@ class Rewire(AbstractMethod):
         start = self.training_actor(before, task, key=jax.random.key(0)).mode_orders(0)
         return [float(jnp.mean(a != b)) for a, b in zip(start, after.mode_orders(mode))]
 
+    def wiring_displacement(
+        self, before: RewireState, task: int, after: RewiredMLP, mode: int
+    ) -> list[float]:
+        """Per hidden layer, how far the neurons moved between the same two orders as
+        `wiring_moved`: the mean |change of a neuron's position| over the layer width n
+        (a uniformly random re-ordering gives (n^2 - 1) / (3 n^2), about 1/3)."""
+        start = self.training_actor(before, task, key=jax.random.key(0)).mode_orders(0)
+        return [
+            float(jnp.mean(jnp.abs(jnp.argsort(a) - jnp.argsort(b))) / a.shape[0])
+            for a, b in zip(start, after.mode_orders(mode))
+        ]
+
     def alignment_facts(self, state: RewireState, trained: RewiredMLP) -> dict:
         """How the trained actor sits against the anchor, per hidden layer: the share of
         neurons each adapter moves (output side, input side), the relative alignment
@@ -166,6 +178,7 @@ class Rewire(AbstractMethod):
             "mode_rewards": rewards,
             "kept_mode": mode,
             "wiring_moved": self.wiring_moved(state, task, trained, mode),
+            "wiring_displacement": self.wiring_displacement(state, task, trained, mode),
             "rolled_back": rolled_back,
             **diagnostics,
         }
