@@ -2,8 +2,11 @@
 
 Every run records `code_version()` in its `progress.json` and `metrics.json` (key
 `code`), so a comparison never mixes runs of different learner code without saying so
-(`compare --allow-mixed`). The commit is `git rev-parse HEAD` of the checkout the
-package is imported from; when files under `rewire_eqx/` differ from that commit, it is
+(`compare --allow-mixed`). The commit is the last commit of the checkout the package is
+imported from that changed `rewire_eqx/` (`git log -1 -- rewire_eqx/`): commits that
+touch only docs, tests, specs or reports do not change it, so a comparison spread over
+sittings keeps its jobs while the learner code stays the same. When files under
+`rewire_eqx/` differ from that commit, it is
 followed by `+dirty.<first 10 hex digits of the SHA-1 of that diff>`, so two different
 uncommitted states are told apart. Outside a git checkout it is `"unknown"`.
 """
@@ -42,10 +45,10 @@ def code_version() -> dict[str, str]:
         package = importlib.metadata.version("rewire_eqx")
     except importlib.metadata.PackageNotFoundError:
         package = "unknown"
-    head = _git("rev-parse", "HEAD")
-    if head is None:
+    last = _git("log", "-1", "--format=%H", "--", str(_PACKAGE_DIR))
+    if not last or not last.strip():
         return {"package": package, "commit": "unknown"}
-    commit = head.strip()
+    commit = last.strip()
     diff = _git("diff", "HEAD", "--", str(_PACKAGE_DIR))
     untracked = _git("ls-files", "--others", "--exclude-standard", "--", str(_PACKAGE_DIR))
     if diff or untracked:

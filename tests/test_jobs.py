@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from test_runner import _tiny as _runner_tiny
@@ -146,3 +147,22 @@ def test_compare_refuses_a_job_trained_by_other_code_unless_allowed(tmp_path):
         compare(spec, variants=["ft1"], seeds=1, out=out)
     report = compare(spec, variants=["ft1"], seeds=1, out=out, allow_mixed=True)
     assert "0" * 40 in report.splitlines()[0]
+
+
+def test_the_recorded_commit_is_the_last_one_that_changed_the_package():
+    """Commits of docs, tests or reports leave the learner's identity alone."""
+    import subprocess
+
+    package = Path(__file__).resolve().parents[1] / "rewire_eqx"
+    try:
+        last = subprocess.run(
+            ["git", "-C", str(package), "log", "-1", "--format=%H", "--", str(package)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    if not last:
+        pytest.skip("the package has no commit")
+    assert code_version()["commit"].split("+dirty.")[0] == last

@@ -2,8 +2,10 @@
 that `jobs.sh` wrote: `python runs/cw3_cpu/diagnosis/summarise.py /work/diag`.
 
 Writes `table.md`, `summary.json` (every number of the table, per run) and `curves.png`
-(evaluation success and the training traces: entropy, distillation, regulariser) beside
-this file. Uses only the library's metric functions (`rewire_eqx.metrics`)."""
+(evaluation success and the training traces: entropy, distillation, regulariser of the
+runs found) beside this file. Runs already in `summary.json` whose folders are gone
+(earlier rounds) are kept; a run found again replaces its entry. Uses only the
+library's metric functions (`rewire_eqx.metrics`)."""
 
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ def _row(m: dict) -> dict:
                 "steps_to_0.7": M.steps_to(curve, THRESHOLD),
                 "auc": M.curve_auc(curve),
                 "final": m["R"][t][t],
+                "end": m["R"][-1][t],
                 "entropy_mean": float(np.mean(entropy)),
                 "distill_mean": float(np.mean(divergence)),
                 "regulariser_first": float(regulariser[0]),
@@ -55,12 +58,18 @@ def _fmt(x, spec=".2f"):
 
 def main(root: Path) -> None:
     runs = _runs(root)
-    summary = {name: [_row(m) for m in ms] for name, ms in runs.items()}
+    stored = HERE / "summary.json"
+    summary = json.loads(stored.read_text()) if stored.is_file() else {}
+    for name, ms in runs.items():
+        rows = {row["seed"]: row for row in summary.get(name, [])}
+        rows.update({m["seed"]: _row(m) for m in ms})
+        summary[name] = [rows[seed] for seed in sorted(rows)]
+    summary = dict(sorted(summary.items()))
     (HERE / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     lines = [
-        "| setting | seed | task | steps to 0.7 | AUC | final | mean entropy "
+        "| setting | seed | task | steps to 0.7 | AUC | final | at the end | mean entropy "
         "| mean distill. | wiring moved | noise displaced | noise action shift |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, rows in summary.items():
         for row in sorted(rows, key=lambda r: r["seed"]):
@@ -71,7 +80,8 @@ def main(root: Path) -> None:
                 lines.append(
                     f"| {name} | {row['seed']} | {t['task']} "
                     f"| {_fmt(t['steps_to_0.7'], ',d')} | {t['auc']:.2f} "
-                    f"| {_fmt(t['final'], '.1f')} | {t['entropy_mean']:.2f} "
+                    f"| {_fmt(t['final'], '.1f')} | {_fmt(t.get('end'), '.1f')} "
+                    f"| {t['entropy_mean']:.2f} "
                     f"| {t['distill_mean']:.3g} "
                     f"| {'-' if moved is None else ' / '.join(f'{x:.2f}' for x in moved)} "
                     f"| {'-' if displaced is None else ' / '.join(f'{x:.2f}' for x in displaced)} "
