@@ -284,7 +284,9 @@ def _run_planned(planned, seeds: int, together: bool, jobs: int, allow_mixed: bo
 
     if not together:
         pool = backends.LocalWorkers(jobs) if jobs > 1 else backends.InProcess()
-        for variant, seed, job, folder in planned:
+        # seed by seed (every variant of seed 0 first): a comparison stopped part-way
+        # holds whole seeds, and a report can be built from them
+        for variant, seed, job, folder in sorted(planned, key=lambda item: item[1]):
             pool.submit(backends.Job(f"{variant} seed {seed}", job, folder, allow_mixed))
         return [outcome for outcome in pool.collect() if not outcome.ok]
     by_variant: dict[str, list] = {}

@@ -364,6 +364,8 @@ def cw_cpu_run() -> RunSpec:
         ),
         sac=dataclasses.replace(spec.sac, critic=body),
         network=body,
+        # the published 100k retraining updates per 1M steps, scaled to 100k steps
+        method=dataclasses.replace(spec.method, packnet_retrain_updates=10_000),
     )
 
 

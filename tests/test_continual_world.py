@@ -251,6 +251,15 @@ def test_cw_spec_files_carry_the_paper_tasks_and_the_published_set_up(name):
     assert set(CW_SCENARIOS) | {"cw20"} == {*_PAPER_CW, "cw20"}
 
 
+def test_the_cpu_scale_cw_spec_scales_packnet_retraining_with_the_task_budget():
+    """100k offline updates per 1M steps in the published code: 10k per 100k here."""
+    from rewire_eqx.cli import load_spec
+
+    spec = load_spec("specs/cw3_cpu.py")
+    assert spec.scenario.task_steps == 100_000
+    assert spec.method.packnet_retrain_updates == 10_000
+
+
 def test_cw_run_refuses_an_unknown_sequence():
     with pytest.raises(ValueError, match="unknown Continual World scenario 'cw4'.*cw3_t1"):
         cw_run("cw4")
