@@ -24,6 +24,15 @@ import rewire_eqx as rx
 HERE = Path(__file__).parent
 
 
+def _label(folder: Path, run) -> str:
+    """`<setting> seed <k>` for a folder of the diagnosis layout
+    (`<root>/<setting>/seed<k>/<spec>/<timestamp>`), else the spec, method and seed."""
+    parts = folder.resolve().parts
+    if len(parts) >= 4 and parts[-3].startswith("seed"):
+        return f"{parts[-4]} seed {parts[-3].removeprefix('seed')}"
+    return f"{run.spec.name} {run.spec.method.name} seed {run.spec.seed}"
+
+
 def measure(folder: str, draws: int, draws_50: int) -> list[dict]:
     run = rx.load_run(folder)
     rows = []
@@ -41,7 +50,7 @@ def measure(folder: str, draws: int, draws_50: int) -> list[dict]:
         ]
         rows.append(
             {
-                "run": f"{run.spec.name} {run.spec.method.name} seed {run.spec.seed}",
+                "run": _label(Path(folder), run),
                 "folder": str(folder),
                 "task": run.tasks[task],
                 "R_end": float(run.R[run.last_task, task]),
@@ -63,8 +72,19 @@ def main() -> None:
     parser.add_argument("runs", nargs="+")
     parser.add_argument("--draws", type=int, default=20)
     parser.add_argument("--draws-50", type=int, default=6)
+    parser.add_argument(
+        "--table-only", action="store_true", help="rebuild table.md from noise.json"
+    )
     args = parser.parse_args()
-    rows = [row for folder in args.runs for row in measure(folder, args.draws, args.draws_50)]
+    if args.table_only:
+        rows = json.loads((HERE / "noise.json").read_text())
+        for row in rows:
+            row["run"] = (
+                _label(Path(row["folder"]), None) if "seed" in row["folder"] else row["run"]
+            )
+        args.draws, args.draws_50 = len(rows[0]["ten"]), len(rows[0]["fifty"])
+    else:
+        rows = [row for f in args.runs for row in measure(f, args.draws, args.draws_50)]
     (HERE / "noise.json").write_text(json.dumps(rows, indent=2) + "\n")
     lines = [
         f"| run | task | R at the end | mean of {args.draws} x 10 episodes | SD (10) "
