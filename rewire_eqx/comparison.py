@@ -114,6 +114,10 @@ def _prepare_job(job: RunSpec, folder: Path, *, allow_mixed: bool = False) -> st
     trained by other learner code is refused unless `allow_mixed`."""
     if (folder / "spec.json").is_file():
         stored = spec_from_dict(RunSpec, json.loads((folder / "spec.json").read_text()))
+        # how often a run saves does not change its results (resume is exact)
+        stored = dataclasses.replace(
+            stored, checkpoint_every_steps=job.checkpoint_every_steps
+        )
         if stored != job:
             raise ValueError(
                 f"compare: {str(folder)!r} holds a run of a different spec; move it away "

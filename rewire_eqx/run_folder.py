@@ -8,6 +8,8 @@
   method's state and the carried critics);
 * `checkpoints/in_task_<t>.eqx`: a mid-task checkpoint (`InTask`: the learner's whole
   state and where the task stands), removed once the task's own checkpoint exists;
+  beside it, `in_task_<t>.host`: the state of host-stepped envs (Meta-World) taken with
+  it;
 * `metrics.json`: the final metrics; tensorboard event files.
 
 Every file is written atomically (a synced temporary file, then a rename), so a write cut
@@ -17,6 +19,7 @@ off halfway leaves the previous version intact.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import sys
@@ -37,6 +40,7 @@ __all__ = [
     "OutputDirError",
     "ResumeError",
     "check_output_dir",
+    "host_state_path",
     "in_task_path",
     "keys_as_data",
     "keys_from_data",
@@ -44,6 +48,8 @@ __all__ = [
     "load_resume",
     "new_run_dir",
     "new_seed_dirs",
+    "remove_in_task",
+    "save_in_task",
     "save_state",
     "write_atomic",
     "write_json",
@@ -85,6 +91,7 @@ def check_output_dir(path: str | Path, *, field: str = "--output-dir") -> None:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically (a synced temporary file, then a rename)."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         f.write(data)
@@ -122,6 +129,7 @@ class InTask(eqx.Module):
     curve: np.ndarray  # float64 (chunks, 2): [env step, evaluation return] so far
     seconds: np.ndarray  # float64 scalar: training time of the task so far
     trace: np.ndarray  # float64 (chunks, segments, len(sac.TRACE_FIELDS)) so far
+    host_digest: np.ndarray  # uint8 (32,): SHA-256 of the host envs' state file; 0s: none
 
 
 def _is_key(leaf) -> bool:
@@ -154,20 +162,55 @@ def in_task_path(run_dir: Path, task: int) -> Path:
     return run_dir / "checkpoints" / f"in_task_{task}.eqx"
 
 
+def host_state_path(in_task: Path) -> Path:
+    """Beside a mid-task checkpoint: the host envs' state taken with it (Meta-World's
+    simulators, `AbstractVecEnv.host_snapshot`), whose length varies."""
+    return in_task.with_suffix(".host")
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def save_in_task(path: Path, in_task: InTask, host: bytes | None) -> None:
+    """Write a mid-task checkpoint and, first, the host envs' state taken with it; the
+    checkpoint holds the state's digest, so a state file left by another checkpoint is
+    never read with it."""
+    digest = np.zeros((32,), np.uint8)
+    if host is not None:
+        write_atomic(host_state_path(path), host)
+        digest = np.frombuffer(_digest(host), np.uint8).copy()
+    save_state(path, eqx.tree_at(lambda c: c.host_digest, in_task, digest))
+
+
+def remove_in_task(path: Path) -> None:
+    """Remove a mid-task checkpoint and its host envs' state, where they exist."""
+    path.unlink(missing_ok=True)
+    host_state_path(path).unlink(missing_ok=True)
+
+
 def load_in_task(path: Path, template: sac.TrainState, chunks: int, segments: int):
-    """The mid-task checkpoint at `path`, or None (with a warning) if it cannot be read."""
+    """The mid-task checkpoint at `path` and the host envs' state saved with it (None
+    for JAX envs), or None (with a warning) if either cannot be read."""
     blank = InTask(
         train=keys_as_data(template),
         next_chunk=np.zeros((), np.int64),
         curve=np.zeros((chunks, 2), np.float64),
         seconds=np.zeros((), np.float64),
         trace=np.zeros((chunks, segments, len(sac.TRACE_FIELDS)), np.float64),
+        host_digest=np.zeros((32,), np.uint8),
     )
     try:
         loaded = eqx.tree_deserialise_leaves(path, blank)
-        return eqx.tree_at(
+        host = None
+        if loaded.host_digest.any():
+            host = host_state_path(path).read_bytes()
+            if _digest(host) != loaded.host_digest.tobytes():
+                raise ValueError("the host envs' state file does not match")
+        loaded = eqx.tree_at(
             lambda c: c.train, loaded, keys_from_data(loaded.train, template)
         )
+        return loaded, host
     except Exception as error:  # a damaged file: start the task again
         print(
             f"warning: ignoring the unreadable checkpoint {str(path)!r} "

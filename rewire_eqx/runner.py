@@ -242,7 +242,7 @@ def _open(spec, record, run_dir, envs, bar, row: int) -> _Seed:
                 others.append(code_version())
         last = record["last_task"]
         for stale in range(last + 1):  # finished tasks' mid-task checkpoints
-            run_folder.in_task_path(run_dir, stale).unlink(missing_ok=True)
+            run_folder.remove_in_task(run_folder.in_task_path(run_dir, stale))
         if last >= 0:
             carried = load_after_task(spec, method, learners[0].env, run_dir, last, state)
     from tensorboardX import SummaryWriter
@@ -493,9 +493,10 @@ def _begin_task(ctx: _RunContext, carried, task: int) -> _TaskRun:
     if restored is None:
         train = sac.warmup(learner, train, ctx.warm_rounds)
         first_chunk, curve, trace, seconds_before = 0, [], [], 0.0
-    else:  # continue where the mid-task checkpoint left the task (exactly, for JAX envs)
+    else:  # continue exactly where the mid-task checkpoint left the task
+        restored, host = restored
         train = restored.train
-        train = dataclasses.replace(train, env=learner.env.resync(train.env))
+        train = dataclasses.replace(train, env=learner.env.resync(train.env, host))
         first_chunk = int(restored.next_chunk)
         curve = [[int(s), float(r)] for s, r in restored.curve[:first_chunk]]
         trace = [row.tolist() for chunk in restored.trace[:first_chunk] for row in chunk]
@@ -517,7 +518,11 @@ def _begin_task(ctx: _RunContext, carried, task: int) -> _TaskRun:
     )
 
 
-def _save_in_task(run: _TaskRun, train: sac.TrainState, next_chunk: int, chunks: int):
+def _save_in_task(
+    run: _TaskRun, train: sac.TrainState, host: bytes | None, next_chunk: int, chunks: int
+):
+    """A mid-task checkpoint: `train` and the host envs' state `host` (taken with it)
+    before chunk `next_chunk`."""
     table = np.zeros((chunks, 2), np.float64)
     if next_chunk:
         table[:next_chunk] = run.curve[:next_chunk]
@@ -527,7 +532,7 @@ def _save_in_task(run: _TaskRun, train: sac.TrainState, next_chunk: int, chunks:
     if next_chunk:
         trace[:next_chunk] = rows[: next_chunk * segments].reshape(next_chunk, segments, -1)
     elapsed = run.seconds_before + time.perf_counter() - run.started
-    run_folder.save_state(
+    run_folder.save_in_task(
         run.in_task,
         run_folder.InTask(
             train=run_folder.keys_as_data(train),
@@ -535,7 +540,9 @@ def _save_in_task(run: _TaskRun, train: sac.TrainState, next_chunk: int, chunks:
             curve=table,
             seconds=np.asarray(elapsed, np.float64),
             trace=trace,
+            host_digest=np.zeros((32,), np.uint8),
         ),
+        host,
     )
 
 
@@ -550,7 +557,9 @@ def _train_chunks(seeds: list[_Seed], task: int, runs: list[_TaskRun], bases: li
     mid_chunk = _mid_task_chunk(chunks, method.mid_task_share(task))
     for chunk in range(min(run.first_chunk for run in runs), chunks + 1):
         members = [i for i, run in enumerate(runs) if run.first_chunk <= chunk]
-        at_chunk_start = {i: runs[i].train for i in members}  # what a Ctrl-C saves
+        at_chunk_start = {  # what a Ctrl-C saves
+            i: (runs[i].train, runs[i].learner.env.host_snapshot()) for i in members
+        }
         try:
             if chunk == mid_chunk:
                 for i in members:
@@ -565,7 +574,7 @@ def _train_chunks(seeds: list[_Seed], task: int, runs: list[_TaskRun], bases: li
             )
         except KeyboardInterrupt:
             for i in members:
-                _save_in_task(runs[i], at_chunk_start[i], chunk, chunks)
+                _save_in_task(runs[i], *at_chunk_start[i], chunk, chunks)
             raise
         for i, result in zip(members, trained):
             run = runs[i]
@@ -573,7 +582,8 @@ def _train_chunks(seeds: list[_Seed], task: int, runs: list[_TaskRun], bases: li
             run.curve.append(point)
             run.trace.extend(np.asarray(jax.device_get(result[1].trace)).tolist())
             if every and point[0] - saved_steps[i] >= every and chunk + 1 < chunks:
-                _save_in_task(run, run.train, chunk + 1, chunks)
+                host = run.learner.env.host_snapshot()
+                _save_in_task(run, run.train, host, chunk + 1, chunks)
                 saved_steps[i] = point[0]
     offline = method.offline_updates(task)
     for run in runs if offline else ():  # e.g. PackNet: prune, then retrain from the buffer
@@ -636,7 +646,7 @@ def _record(ctx: _RunContext, record, state, task, run: _TaskRun, facts, row, ba
     )
     run_folder.save_state(run_folder.after_task_path(run_dir, task), carried)
     run_folder.write_json(run_dir / "progress.json", record)
-    run.in_task.unlink(missing_ok=True)  # the task's own checkpoint supersedes it
+    run_folder.remove_in_task(run.in_task)  # the task's own checkpoint supersedes it
     return carried, record
 
 

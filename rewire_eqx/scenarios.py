@@ -371,6 +371,7 @@ def cw_cpu_run() -> RunSpec:
         network=body,
         # the published 100k retraining updates per 1M steps, scaled to 100k steps
         method=dataclasses.replace(spec.method, packnet_retrain_updates=10_000),
+        checkpoint_every_steps=25_000,
     )
 
 

@@ -335,3 +335,97 @@ def test_cw_body_option_reaches_actor_and_critic():
     actor = build(spec.policy_spec(39, 4), key=jax.random.key(0))
     critic = sac.make_critic(spec.sac, 39, 4, key=jax.random.key(0))
     assert actor.body.first_layer_norm and critic.first_layer_norm
+
+
+# ------------------------------------------------------- exact mid-task resume
+
+
+@pytest.mark.parametrize("task", ["faucet-close-v3", "hammer-v3", "peg-unplug-side-v3"])
+def test_a_host_snapshot_put_into_new_envs_steps_them_exactly_alike(task):
+    """Envs half-way through an episode, their snapshot written into envs built anew and
+    reset elsewhere: the same actions give bit-identical steps, across episode ends
+    (episodes of 40 steps; new goals drawn from the restored generators)."""
+    from rewire_eqx.envs.metaworld_env import metaworld_vec_env
+
+    def engine(seed):
+        env = metaworld_vec_env(task, num_envs=2, episode_length=40)
+        env.engine.reset(seed)
+        return env
+
+    source, target = engine(5), engine(99)
+    rng = np.random.default_rng(0)
+    for actions in rng.uniform(-1, 1, (57, 2, 4)):
+        source.engine.step(actions)
+    blob = source.host_snapshot()
+    actions = rng.uniform(-1, 1, (100, 2, 4))
+    expected = [source.engine.step(a) for a in actions]
+    state = target.reset(jax.random.key(0))
+    assert target.resync(state, blob) is state
+    got = [target.engine.step(a) for a in actions]
+    assert sum(bool(step.truncated.any()) for step in expected) >= 2
+    for want, step in zip(expected, got):
+        for field in want._fields:
+            np.testing.assert_array_equal(getattr(step, field), getattr(want, field))
+    # without the snapshot (the former resume), the envs start new episodes instead
+    fresh = engine(5)
+    fresh.resync(fresh.reset(jax.random.key(0)))
+    assert not np.array_equal(fresh.engine.step(actions[0]).obs, got[0].obs)
+
+
+_KILLED_CW_SPEC = """
+import dataclasses
+from rewire_eqx.scenarios import cw_cpu_run
+from rewire_eqx.specs import MethodSpec, NetworkSpec
+
+_spec = cw_cpu_run()
+_small = NetworkSpec(hidden_sizes=(16, 16))
+SPEC = dataclasses.replace(
+    _spec,
+    method=MethodSpec(name="ft1"),
+    network=_small,
+    checkpoint_every_steps=200,
+    sac=dataclasses.replace(
+        _spec.sac,
+        critic=_small,
+        episode_length=150,  # so the checkpoint at step 200 falls mid-episode
+        learning_starts=100,
+        start_steps=100,
+        batch_size=32,
+        buffer_size=2_000,
+    ),
+    scenario=dataclasses.replace(
+        _spec.scenario,
+        tasks=_spec.scenario.tasks[:2],
+        steps_per_task=600,
+        evals_per_task=3,
+        eval_envs=2,
+        eval_rollouts=1,
+    ),
+)
+"""
+
+
+def test_a_cw_run_killed_mid_task_resumes_to_identical_metrics(
+    tmp_path, run_killed_mid_task, capsys
+):
+    """The CPU-scale Continual World spec at a tiny budget, SIGKILLed right after a
+    mid-task checkpoint taken half-way through an episode, resumed in another process:
+    the same metrics, training trace included, as an uninterrupted run."""
+    import json
+
+    from rewire_eqx import cli, runner
+
+    spec_file = tmp_path / "killed_cw.py"
+    spec_file.write_text(_KILLED_CW_SPEC)
+    run_dir = run_killed_mid_task(spec_file, tmp_path / "killed")
+    assert json.loads((run_dir / "progress.json").read_text())["last_task"] == -1
+    assert (run_dir / "checkpoints" / "in_task_0.eqx").is_file()
+    assert (run_dir / "checkpoints" / "in_task_0.host").is_file()
+    resumed = runner.run(None, resume=run_dir, progress=False)
+    assert "ignoring" not in capsys.readouterr().err  # the checkpoint was used
+    assert not (run_dir / "checkpoints" / "in_task_0.host").exists()
+    spec = dataclasses.replace(cli.load_spec(spec_file), output_dir=str(tmp_path / "st"))
+    straight = runner.run(spec, progress=False)
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (resumed, straight))
+    for key in ("R", "curves", "train_trace", "env_steps", "task_facts"):
+        assert a[key] == b[key], key

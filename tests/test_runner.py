@@ -367,6 +367,10 @@ def test_compare_stopped_midway_skips_finished_jobs_and_resumes_the_rest(
     other = dataclasses.replace(spec, losses=dataclasses.replace(spec.losses, l2_coef=3.0))
     with pytest.raises(ValueError, match="different spec"):
         compare(other, variants=["ft1"], seeds=1, out=out)
+    # ... but one that only saves more or less often is the same job (resume is exact)
+    saves_less = dataclasses.replace(spec, checkpoint_every_steps=0)
+    assert compare(saves_less, variants=["ft1"], seeds=2, out=out) is not None
+    assert (seed0 / "metrics.json").stat().st_mtime_ns == finished_at  # not rerun
 
 
 def test_ctrl_c_ends_in_one_line_with_status_130(tmp_path, monkeypatch, capsys):
@@ -380,21 +384,6 @@ def test_ctrl_c_ends_in_one_line_with_status_130(tmp_path, monkeypatch, capsys):
     assert err.startswith("error: interrupted;") and "--resume" in err
     assert err.count("\n") == 1
 
-
-_KILLING_DRIVER = """
-import os, signal, sys
-from rewire_eqx import cli, run_folder, runner
-
-real = run_folder.save_state
-
-def save_then_die(path, state):
-    real(path, state)
-    if path.name.startswith("in_task_"):  # killed right after a mid-task checkpoint
-        os.kill(os.getpid(), signal.SIGKILL)
-
-run_folder.save_state = save_then_die
-sys.exit(cli.main(sys.argv[1:]))
-"""
 
 _TINY_SPEC = """
 import dataclasses
@@ -432,23 +421,12 @@ def _same_results(a, b):
         assert fa == fb
 
 
-def test_a_run_killed_mid_task_resumes_from_its_checkpoint_to_identical_metrics(tmp_path):
-    import subprocess
-    import sys
-
+def test_a_run_killed_mid_task_resumes_from_its_checkpoint_to_identical_metrics(
+    tmp_path, run_killed_mid_task
+):
     spec_file = tmp_path / "killed_spec.py"
     spec_file.write_text(_TINY_SPEC)
-    driver = tmp_path / "driver.py"
-    driver.write_text(_KILLING_DRIVER)
-    out = tmp_path / "runs"
-    done = subprocess.run(
-        [sys.executable, str(driver), "run", str(spec_file), "--output-dir", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == -9, done.stderr[-2000:]  # SIGKILL
-    (run_dir,) = (out / "killed").iterdir()
+    run_dir = run_killed_mid_task(spec_file, tmp_path / "runs")
     progress = json.loads((run_dir / "progress.json").read_text())
     assert progress["last_task"] == -1  # killed inside the first task
     assert (run_dir / "checkpoints" / "in_task_0.eqx").is_file()

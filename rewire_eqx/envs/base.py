@@ -139,10 +139,16 @@ class AbstractVecEnv(eqx.Module):
         self, state: EnvState, actions: Float[Array, "envs act"]
     ) -> tuple[EnvState, StepResult]: ...
 
-    def resync(self, state: EnvState) -> EnvState:
-        """A state restored from a checkpoint, made consistent with the environments.
-        The identity when `EnvState` holds everything (JAX envs); host-stepped envs
-        restart their episodes."""
+    def host_snapshot(self) -> bytes | None:
+        """What these environments keep outside `EnvState` (host simulators), for a
+        checkpoint; None when `EnvState` holds everything (JAX envs)."""
+        return None
+
+    def resync(self, state: EnvState, host: bytes | None = None) -> EnvState:
+        """A state restored from a checkpoint, made consistent with the environments,
+        given the `host_snapshot()` taken with it. The identity when `EnvState` holds
+        everything (JAX envs); host-stepped envs are put back where they were, or
+        restart their episodes when `host` is None."""
         return state
 
     @property

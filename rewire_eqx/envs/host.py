@@ -13,14 +13,18 @@ a `SyncVectorEnv` with same-step auto-reset: the step that ends an episode retur
 first observation of the next one, and the last observation and `info` of the finished
 episode come back beside it, as `JaxVecEnv` does.
 
-The envs' own state (MuJoCo's, the goal) lives on the host and is not in `EnvState`: a
-checkpointed train state resumes with freshly reset episodes (`HostVecEnv.resync`).
+The envs' own state (MuJoCo's, the goal, the episode's step, the env's generator) lives
+on the host and is not in `EnvState`. A mid-task checkpoint stores it beside the train
+state (`HostVecEnv.host_snapshot`, taken by `envs.host_state`), and `HostVecEnv.resync` puts
+it back, so a resumed run steps exactly as an uninterrupted one; an engine that cannot
+take its state (`HostEngine.snapshot` gives None) resumes with freshly reset episodes.
 """
 
 from __future__ import annotations
 
 import abc
 import dataclasses
+import pickle
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -31,6 +35,7 @@ import numpy as np
 from jax.experimental import io_callback
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from rewire_eqx.envs import host_state
 from rewire_eqx.envs.base import (
     AbstractVecEnv,
     EnvState,
@@ -66,6 +71,15 @@ class HostEngine(abc.ABC):
 
     @abc.abstractmethod
     def step(self, actions: np.ndarray) -> HostStep: ...
+
+    def snapshot(self) -> bytes | None:
+        """The envs' whole state, for an exact mid-task checkpoint; None when this engine
+        cannot take it (its envs then restart their episodes on resume)."""
+        return None
+
+    def restore(self, blob: bytes) -> None:
+        """Put back a `snapshot()` taken from an engine built the same way."""
+        raise NotImplementedError(f"{type(self).__name__} takes no snapshots")
 
 
 _ENGINES: list[HostEngine] = []
@@ -175,9 +189,22 @@ class HostVecEnv(AbstractVecEnv):
         )
         return new_state, result
 
-    def resync(self, state: EnvState) -> EnvState:
-        """After restoring `state` from a checkpoint: the host envs restart their
-        episodes (seeded from the state's key) and the state follows them."""
+    @property
+    def engine(self) -> HostEngine:
+        """The host side: the environments themselves."""
+        return _engine(self.handle)
+
+    def host_snapshot(self) -> bytes | None:
+        return self.engine.snapshot()
+
+    def resync(self, state: EnvState, host: bytes | None = None) -> EnvState:
+        """After restoring `state` from a checkpoint: with `host` (this env's
+        `host_snapshot()` when `state` was saved) the host envs are put back where they
+        were and `state` is kept; without, they restart their episodes (seeded from the
+        state's key) and the state follows them."""
+        if host is not None:
+            self.engine.restore(host)
+            return state
         return self.reset(state.key)
 
     @property
@@ -224,6 +251,19 @@ class GymnasiumEngine(HostEngine):
                 self.seed_env(env, seed + i)
             obs, _ = self.vec.reset()
         return obs.reshape(self.num_envs, -1)
+
+    def snapshot(self) -> bytes:
+        """Every env's whole state (`envs.host_state.take`)."""
+        return pickle.dumps([host_state.take(env) for env in self.vec.envs])
+
+    def restore(self, blob: bytes) -> None:
+        states = pickle.loads(blob)
+        if len(states) != self.num_envs:
+            raise ValueError(
+                f"the snapshot holds {len(states)} envs, this engine {self.num_envs}"
+            )
+        for env, state in zip(self.vec.envs, states):
+            host_state.put_back(env, state)
 
     def _per_env(self, info: dict, key: str) -> np.ndarray:
         """`info[key]` per env as floats, 0 for envs that did not report it."""

@@ -154,9 +154,12 @@ class SubspaceVecEnv(AbstractVecEnv):
         alpha = sample_simplex(alpha_key, self.active, (self.num_envs,))
         return self._state(self.env.reset(env_key), alpha, key)
 
-    def resync(self, state: EnvState) -> EnvState:
+    def host_snapshot(self) -> bytes | None:
+        return self.env.host_snapshot()
+
+    def resync(self, state: EnvState, host: bytes | None = None) -> EnvState:
         inner, alpha = state.inner
-        return self._state(self.env.resync(inner), alpha, state.key)
+        return self._state(self.env.resync(inner, host), alpha, state.key)
 
     @property
     def vmappable(self) -> bool:
