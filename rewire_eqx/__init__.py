@@ -13,7 +13,7 @@ evaluation), a `MethodSpec`, a `NetworkSpec`, a `PermutationSpec` (Eq. 3-4), a
 `LossSpec` (Eq. 6-7, 11) and a `SACSpec`. Scenario builders give the paper's set-ups:
 `quick_run`, `brax_run`, `brax_cpu_run`, `cw_run`, `cw_cpu_run`; `load_spec` reads a
 spec file of `specs/`. Runs: `run`, `load_run`, `Run`, `TaskPolicy`, `evaluate`,
-`compare`, `Comparison`. `make_vec_env` builds a task's environments; `Variant` and
+`compare`, `Comparison` (`RayOptions`: its jobs on a Ray cluster). `make_vec_env` builds a task's environments; `Variant` and
 `register_variant` add a dynamics variant of one's own. The modules
 (`rewire_eqx.permutation`, `networks`, `sac`, `methods`, `metrics`, ...) stay
 importable; docs/api.md guides through them.
@@ -63,6 +63,7 @@ _WHERE = {
     "evaluate": "rewire_eqx.api",
     "compare": "rewire_eqx.api",
     "Comparison": "rewire_eqx.api",
+    "RayOptions": "rewire_eqx.ray_jobs",
 }
 
 __all__ = sorted(_WHERE)

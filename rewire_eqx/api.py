@@ -35,6 +35,7 @@ from rewire_eqx import run_folder, runner, sac
 from rewire_eqx.envs.base import AbstractVecEnv
 from rewire_eqx.methods import make_method
 from rewire_eqx.networks import AbstractPolicyFn
+from rewire_eqx.ray_jobs import RayOptions
 from rewire_eqx.specs import RunSpec
 
 __all__ = ["Comparison", "Run", "TaskPolicy", "compare", "evaluate", "load_run", "run"]
@@ -232,11 +233,13 @@ def compare(
     jobs: int = 1,
     against_paper: bool = False,
     allow_mixed: bool = False,
+    ray: RayOptions | None = None,
 ) -> Comparison:
     """Run `variants` (default: every method and ablation, `comparison.VARIANTS`) of `spec`
     for seeds 0..`seeds`-1, resuming what a stopped comparison left, and write the
     report into `out` (default `<spec.output_dir>/<spec.name>_comparison`); `jobs > 1`
-    runs the jobs in that many worker processes (`jobs.LocalWorkers`)."""
+    runs the jobs in that many worker processes (`jobs.LocalWorkers`), `ray` as tasks of
+    a Ray cluster (`ray_jobs.RayOptions`: address, CPUs and GPUs per job, retries)."""
     variants = list(_compare.VARIANTS) if variants is None else list(variants)
     out = (
         Path(out) if out is not None else Path(spec.output_dir) / f"{spec.name}_comparison"
@@ -249,6 +252,7 @@ def compare(
         jobs=jobs,
         against_paper=against_paper,
         allow_mixed=allow_mixed,
+        ray=ray,
     )
     listed = json.loads((out / "runs.json").read_text())
     runs = {v: [load_run(d) for d in dirs] for v, dirs in listed.items()}

@@ -137,6 +137,45 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+def _ray_options(args: argparse.Namespace):
+    """`--ray [ADDRESS]` and its options, checked before anything compiles; None
+    without `--ray`."""
+    given = [
+        flag
+        for flag, value in (
+            ("--ray-cpus-per-job", args.ray_cpus_per_job),
+            ("--ray-gpus-per-job", args.ray_gpus_per_job),
+            ("--ray-retries", args.ray_retries),
+        )
+        if value is not None
+    ]
+    if args.ray is None:
+        if given:
+            raise SpecError(f"compare: {given[0]} needs --ray")
+        return None
+    if args.together or args.jobs not in (None, 1):
+        raise SpecError("compare: --ray excludes --together and --jobs")
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise SpecError(
+            'compare: --ray needs Ray, an optional dependency: pip install -e ".[ray]"'
+        )
+    from rewire_eqx.ray_jobs import RayOptions
+
+    options = {
+        "cpus_per_job": args.ray_cpus_per_job,
+        "gpus_per_job": args.ray_gpus_per_job,
+        "retries": args.ray_retries,
+    }
+    try:
+        return RayOptions(
+            address=args.ray or None, **{k: v for k, v in options.items() if v is not None}
+        )
+    except ValueError as error:
+        raise SpecError(f"compare: {error}") from None
+
+
 def _compare(args: argparse.Namespace, rest: list[str]) -> int:
     from rewire_eqx.comparison import VARIANTS, compare
 
@@ -165,6 +204,9 @@ def _compare(args: argparse.Namespace, rest: list[str]) -> int:
         if args.jobs not in (None, 1):
             raise SpecError("compare: --together and --jobs > 1 exclude each other")
         jobs = 1
+    ray = _ray_options(args)
+    if ray is not None:
+        jobs = 1  # Ray places the jobs
     from rewire_eqx.comparison import CompareFailures, MixedCodeError
 
     try:
@@ -177,6 +219,7 @@ def _compare(args: argparse.Namespace, rest: list[str]) -> int:
             together=args.together,
             jobs=jobs,
             allow_mixed=args.allow_mixed,
+            ray=ray,
         )
     except MixedCodeError as error:
         raise SpecError(str(error)) from None
@@ -301,6 +344,38 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         metavar="N",
         help="run the (variant, seed) jobs in N worker processes, each confined to its "
         "share of the cores (default: one per usable core; 1 runs them in this process)",
+    )
+    compare.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run every (variant, seed) job as a task of a Ray cluster: ADDRESS (e.g. "
+        "'auto' or 'ray://head:10001'), else RAY_ADDRESS or a new local cluster; job "
+        'folders must be on a file system all nodes share (pip install -e ".[ray]")',
+    )
+    compare.add_argument(
+        "--ray-cpus-per-job",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU cores a Ray job asks for and is confined to (default 1)",
+    )
+    compare.add_argument(
+        "--ray-gpus-per-job",
+        type=float,
+        default=None,
+        metavar="G",
+        help="GPUs a Ray job asks for (default 0)",
+    )
+    compare.add_argument(
+        "--ray-retries",
+        type=int,
+        default=None,
+        metavar="R",
+        help="times Ray reruns a job lost with its node or worker process, resuming it "
+        "from its checkpoint (default 3)",
     )
     compare.add_argument(
         "--allow-mixed",

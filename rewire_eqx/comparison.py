@@ -21,6 +21,7 @@ from pathlib import Path
 
 from rewire_eqx.metrics import score_description
 from rewire_eqx.provenance import code_version, describe_code, same_code
+from rewire_eqx.ray_jobs import RayOptions
 from rewire_eqx.specs import METHODS, RunSpec, spec_from_dict
 
 __all__ = [
@@ -174,10 +175,12 @@ def compare(
     together: bool = False,
     jobs: int = 1,
     allow_mixed: bool = False,
+    ray: RayOptions | None = None,
 ) -> str:
     """Run every variant for `seeds` seeds (one after another; with `together` as one
     program with a seed axis: `runner.run_seeds`; with `jobs > 1` in that many worker
-    processes, each on its share of the cores: `jobs.LocalWorkers`), skipping finished
+    processes, each on its share of the cores: `jobs.LocalWorkers`; with `ray`, as
+    tasks of a Ray cluster: `ray_jobs.RayJobs`), skipping finished
     jobs and resuming unfinished ones; write and return a report (with `against_paper`,
     also `against_paper.md`: our table beside the paper's Table 1 and Table 3).
 
@@ -201,6 +204,8 @@ def compare(
         raise ValueError(f"compare: jobs={jobs} must be >= 1")
     if together and jobs > 1:
         raise ValueError("compare: --together and --jobs > 1 exclude each other")
+    if ray is not None and (together or jobs > 1):
+        raise ValueError("compare: --ray excludes --together and --jobs > 1")
     out.mkdir(parents=True, exist_ok=True)
     runs: dict[str, list[str]] = {}
     planned: list[tuple[str, int, RunSpec, Path]] = []
@@ -213,7 +218,7 @@ def compare(
             _prepare_job(job, folder, allow_mixed=allow_mixed)  # refuse before training
             planned.append((variant, seed, job, folder))
         runs[variant] = [str(job_folder(spec, variant, seed)) for seed in range(seeds)]
-    failed = _run_planned(planned, seeds, together, jobs, allow_mixed)
+    failed = _run_planned(planned, seeds, together, jobs, allow_mixed, ray)
     metrics, labelled = [], []
     (out / "metrics").mkdir(exist_ok=True)
     (out / "failed.md").unlink(missing_ok=True)
@@ -281,13 +286,20 @@ def _code_line(labelled: list[dict]) -> str:
     return "Trained by: " + "; ".join(parts)
 
 
-def _run_planned(planned, seeds: int, together: bool, jobs: int, allow_mixed: bool):
+def _run_planned(
+    planned, seeds: int, together: bool, jobs: int, allow_mixed: bool, ray=None
+):
     """Run the planned (variant, seed, spec, folder) jobs; returns the failed outcomes
     (only worker processes can fail a job alone)."""
     from rewire_eqx import jobs as backends
 
     if not together:
-        pool = backends.LocalWorkers(jobs) if jobs > 1 else backends.InProcess()
+        if ray is not None:
+            from rewire_eqx.ray_jobs import RayJobs
+
+            pool = RayJobs(ray)
+        else:
+            pool = backends.LocalWorkers(jobs) if jobs > 1 else backends.InProcess()
         # seed by seed (every variant of seed 0 first): a comparison stopped part-way
         # holds whole seeds, and a report can be built from them
         for variant, seed, job, folder in sorted(planned, key=lambda item: item[1]):

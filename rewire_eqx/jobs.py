@@ -13,7 +13,7 @@ resumes every job. Two backends:
   message; the other jobs go on. `stop()` (and Ctrl-C inside `collect`) interrupts every
   worker, which writes a checkpoint of its last finished chunk first.
 
-A backend that runs jobs elsewhere (a Ray cluster) implements the same three methods.
+`ray_jobs.RayJobs` runs the same worker processes as tasks of a Ray cluster.
 """
 
 from __future__ import annotations
@@ -39,6 +39,10 @@ __all__ = [
     "LocalWorkers",
     "default_workers",
     "core_shares",
+    "ended_line",
+    "progress_line",
+    "spawn_worker",
+    "worker_outcome",
 ]
 
 LOG_TAIL_LINES = 6
@@ -208,8 +212,8 @@ class LocalWorkers(AbstractJobs):
             code = running.process.poll()
             if code is not None:
                 del self._running[slot]
-                self._outcomes[running.job.name] = self._outcome(running, code)
-                print(self._ended_line(self._outcomes[running.job.name]), flush=True)
+                self._outcomes[running.job.name] = worker_outcome(running.job, code)
+                print(ended_line(self._outcomes[running.job.name]), flush=True)
         for slot in range(self.workers):
             if slot not in self._running and self._queue:
                 self._start(slot, self._queue.pop(0))
@@ -252,59 +256,68 @@ class LocalWorkers(AbstractJobs):
     # -- workers
 
     def _start(self, slot: int, job: Job) -> None:
-        job.folder.parent.mkdir(parents=True, exist_ok=True)
-        job_file = job.folder.parent / f"{job.folder.name}.job.json"
-        job_file.write_text(
-            json.dumps(
-                {
-                    "name": job.name,
-                    "folder": str(job.folder),
-                    "spec": spec_to_dict(job.spec),
-                    "allow_mixed": job.allow_mixed,
-                }
-            )
-        )
         cores = self.shares[slot]
-        env = dict(os.environ)
-        env["PYTHONUNBUFFERED"] = "1"
-        with open(job.log, "w") as log:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "rewire_eqx.worker",
-                    str(job_file),
-                    ",".join(map(str, cores)),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,  # Ctrl-C reaches the parent, which relays it
-            )
+        process = spawn_worker(job, cores)
         self._running[slot] = _Running(job, process, cores, time.monotonic())
         print(f"compare: {job.name}: started on cores {cores} (log {job.log})", flush=True)
 
-    def _outcome(self, running: _Running, code: int) -> Outcome:
-        tail = _tail(running.job.log)
-        if code == 0:
-            last = tail.splitlines()[-1] if tail else ""
-            status = last.rsplit(":", 1)[-1].strip() if last.startswith("job ") else "ran"
-            return Outcome(running.job, status)
-        why = f"killed by {_signal_name(code)}" if code < 0 else f"exit status {code}"
-        lines = [line for line in tail.splitlines() if not line.startswith("job ")]
-        message = f"{why}; last output: {' | '.join(lines[-3:])}" if lines else why
-        return Outcome(running.job, "failed", message)
-
     def _progress_line(self, running: _Running) -> str:
-        minutes = (time.monotonic() - running.started) / 60
-        last = _tail(running.job.log, 1) or "compiling"
-        return f"  [{running.job.name}, cores {running.cores}, {minutes:.1f} min] {last}"
+        return progress_line(running.job, f"cores {running.cores}", running.started)
 
-    @staticmethod
-    def _ended_line(outcome: Outcome) -> str:
-        if outcome.ok:
-            return f"compare: {outcome.job.name}: {outcome.status} ({outcome.job.folder})"
-        return f"compare: {outcome.job.name}: FAILED ({outcome.message})"
+
+def spawn_worker(job: Job, cores: list[int], **popen) -> subprocess.Popen:
+    """Start `python -m rewire_eqx.worker` on `job` (written beside its folder as
+    `<seed>.job.json`), confined to `cores`, its output in `job.log`."""
+    job.folder.parent.mkdir(parents=True, exist_ok=True)
+    job_file = job.folder.parent / f"{job.folder.name}.job.json"
+    job_file.write_text(
+        json.dumps(
+            {
+                "name": job.name,
+                "folder": str(job.folder),
+                "spec": spec_to_dict(job.spec),
+                "allow_mixed": job.allow_mixed,
+            }
+        )
+    )
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    argv = [sys.executable, "-m", "rewire_eqx.worker", str(job_file)]
+    with open(job.log, "w") as log:
+        return subprocess.Popen(
+            [*argv, ",".join(map(str, cores))],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,  # Ctrl-C reaches the parent, which relays it
+            **popen,
+        )
+
+
+def worker_outcome(job: Job, code: int) -> Outcome:
+    """How a worker that exited with `code` ended its job (from the end of its log)."""
+    tail = _tail(job.log)
+    if code == 0:
+        last = tail.splitlines()[-1] if tail else ""
+        status = last.rsplit(":", 1)[-1].strip() if last.startswith("job ") else "ran"
+        return Outcome(job, status)
+    why = f"killed by {_signal_name(code)}" if code < 0 else f"exit status {code}"
+    lines = [line for line in tail.splitlines() if not line.startswith("job ")]
+    message = f"{why}; last output: {' | '.join(lines[-3:])}" if lines else why
+    return Outcome(job, "failed", message)
+
+
+def progress_line(job: Job, where: str, started: float) -> str:
+    """`  [<job>, <where>, <minutes> min] <the last line of its log>`."""
+    minutes = (time.monotonic() - started) / 60
+    last = _tail(job.log, 1) or "compiling"
+    return f"  [{job.name}, {where}, {minutes:.1f} min] {last}"
+
+
+def ended_line(outcome: Outcome) -> str:
+    if outcome.ok:
+        return f"compare: {outcome.job.name}: {outcome.status} ({outcome.job.folder})"
+    return f"compare: {outcome.job.name}: FAILED ({outcome.message})"
 
 
 def run_worker(job_file: str) -> int:
