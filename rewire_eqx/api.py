@@ -31,9 +31,8 @@ import numpy as np
 from jaxtyping import PRNGKeyArray
 
 from rewire_eqx import comparison as _compare
-from rewire_eqx import run_folder, runner, sac
+from rewire_eqx import losses, run_folder, runner, sac
 from rewire_eqx.envs.base import AbstractVecEnv
-from rewire_eqx.methods import make_method
 from rewire_eqx.networks import AbstractPolicyFn
 from rewire_eqx.ray_jobs import RayOptions
 from rewire_eqx.specs import RunSpec
@@ -63,8 +62,6 @@ class TaskPolicy:
     def act(self, obs) -> jax.Array:
         """The deterministic action tanh(mean) for one observation (as seen through
         `sees`)."""
-        from rewire_eqx import losses
-
         mean, _ = losses.gaussian_head(self.net(obs, head=self.head))
         return jax.numpy.tanh(mean)
 
@@ -147,12 +144,8 @@ class Run:
 
     def _method_and_state(self, after: int):
         env = runner.task_env(self.spec, self.tasks[0], 1)
-        method = make_method(
-            self.spec, self.spec.policy_spec(env.obs_size, env.action_size)
-        )
-        blank = method.init(key=jax.random.key(0))
-        carried = runner.load_after_task(self.spec, method, env, self.folder, after, blank)
-        return method, carried.method
+        method, (state,) = runner.load_method_states(self.spec, env, self.folder, [after])
+        return method, state
 
     def policy(self, task: int, *, after: int | None = None) -> TaskPolicy:
         """Task `task`'s policy as the run held it after finishing task `after`

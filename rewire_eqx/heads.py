@@ -33,10 +33,9 @@ import numpy as np
 
 from rewire_eqx import run_folder
 from rewire_eqx.envs.variants import VARIANTS, get_variant
-from rewire_eqx.methods import make_method
 from rewire_eqx.methods.rewire import Rewire
 from rewire_eqx.networks import PlainMLP
-from rewire_eqx.runner import environments, evaluator, load_after_task, task_keys
+from rewire_eqx.runner import environments, evaluator, load_method_states, task_keys
 
 __all__ = ["HeadProbe", "HeadProbeError", "format_probes", "head_probes"]
 
@@ -71,13 +70,8 @@ def _states_after_tasks(run_dir: Path):
     except run_folder.ResumeError as error:
         raise HeadProbeError(str(error).replace("--resume", "heads")) from None
     learners, eval_envs = environments(spec)
-    env = learners[0].env
-    method = make_method(spec, spec.policy_spec(env.obs_size, env.action_size))
-    blank = method.init(key=jax.random.key(0))
-    states = [
-        load_after_task(spec, method, env, run_dir, t, blank).method
-        for t in range(progress["last_task"] + 1)
-    ]
+    tasks = range(progress["last_task"] + 1)
+    method, states = load_method_states(spec, learners[0].env, run_dir, tasks)
     return spec, progress, method, eval_envs, states
 
 

@@ -159,6 +159,17 @@ def load_after_task(
     )
 
 
+def load_method_states(
+    spec: RunSpec, env: AbstractVecEnv, run_dir: Path, tasks: Sequence[int]
+) -> tuple:
+    """`(method, states)`: the method of `spec` (built for `env`'s sizes) and its state
+    after each finished task of `tasks` in `run_dir`."""
+    method = make_method(spec, spec.policy_spec(env.obs_size, env.action_size))
+    blank = method.init(key=jax.random.key(0))
+    states = [load_after_task(spec, method, env, run_dir, t, blank).method for t in tasks]
+    return method, states
+
+
 @dataclasses.dataclass
 class _Seed:
     """One seed's run between tasks: what every task shares, what the method carries
