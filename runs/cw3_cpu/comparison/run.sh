@@ -6,7 +6,13 @@
 #   bash runs/cw3_cpu/comparison/run.sh [--allow-mixed]
 #
 # Run it from the repository's root, ideally from a git worktree frozen at one commit
-# (editing a checkout changes the code of jobs that have not started yet). Job folders
+# (editing a checkout changes the code of jobs that have not started yet). Every job so far
+# was trained by the learner of commit b0afdd7, run from a worktree of commit 1967fde:
+#   git worktree add ../wt 1967fde && cd ../wt
+#   for d in jobs comparison ladder; do rm -rf runs/cw3_cpu/$d; ln -s "$OLDPWD/runs/cw3_cpu/$d" runs/cw3_cpu/$d; done
+#   PATH=$OLDPWD/.venv/bin:$PATH bash runs/cw3_cpu/comparison/run.sh
+# (a job stopped mid-task by Ctrl-C then restarts its episodes: 1967fde predates the exact
+# Meta-World resume; later code needs --allow-mixed, and the report names both commits). Job folders
 # live in runs/cw3_cpu/jobs/ (a relative --output-dir: every job's spec.json records
 # it); the spec.json and metrics.json of finished jobs are committed, so a later
 # session keeps them and the same command goes on from there. Unfinished jobs restart.
