@@ -37,6 +37,7 @@ __all__ = [
     "AbstractJobs",
     "InProcess",
     "LocalWorkers",
+    "PollingJobs",
     "default_workers",
     "core_shares",
     "ended_line",
@@ -180,7 +181,42 @@ class _Running:
     started: float
 
 
-class LocalWorkers(AbstractJobs):
+class PollingJobs(AbstractJobs):
+    """A backend whose jobs run elsewhere (processes, a cluster): `collect` polls until
+    every job has ended, printing each running job's progress line every `print_every`
+    seconds; Ctrl-C inside it stops every job. Subclasses keep `_order` (job names in
+    submission order) and `_outcomes` (name -> outcome) and say when they are `_busy`."""
+
+    poll_seconds: float
+    print_every: float
+    _order: list[str]
+    _outcomes: dict[str, Outcome]
+
+    @abc.abstractmethod
+    def _busy(self) -> bool:
+        """Whether a submitted job has not ended yet."""
+
+    def collect(self) -> list[Outcome]:
+        last_print = 0.0
+        try:
+            while self._busy():
+                lines = self.poll()
+                now = time.monotonic()
+                if lines and now - last_print >= self.print_every:
+                    for line in lines:
+                        print(line, flush=True)
+                    last_print = now
+                if self._busy():
+                    time.sleep(self.poll_seconds)
+        except KeyboardInterrupt:
+            self.stop()
+            raise
+        outcomes = [self._outcomes[name] for name in self._order]
+        self._order, self._outcomes = [], {}
+        return outcomes
+
+
+class LocalWorkers(PollingJobs):
     """Up to `workers` jobs at once, each in its own process confined to its cores."""
 
     def __init__(
@@ -219,24 +255,8 @@ class LocalWorkers(AbstractJobs):
                 self._start(slot, self._queue.pop(0))
         return [self._progress_line(r) for _, r in sorted(self._running.items())]
 
-    def collect(self) -> list[Outcome]:
-        last_print = 0.0
-        try:
-            while self._queue or self._running:
-                lines = self.poll()
-                now = time.monotonic()
-                if lines and now - last_print >= self.print_every:
-                    for line in lines:
-                        print(line, flush=True)
-                    last_print = now
-                if self._queue or self._running:
-                    time.sleep(self.poll_seconds)
-        except KeyboardInterrupt:
-            self.stop()
-            raise
-        outcomes = [self._outcomes[name] for name in self._order]
-        self._order, self._outcomes = [], {}
-        return outcomes
+    def _busy(self) -> bool:
+        return bool(self._queue or self._running)
 
     def stop(self) -> None:
         """SIGINT to every worker (each writes its in-task checkpoint and exits), then

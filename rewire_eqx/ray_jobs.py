@@ -36,9 +36,9 @@ import time
 from pathlib import Path
 
 from rewire_eqx.jobs import (
-    AbstractJobs,
     Job,
     Outcome,
+    PollingJobs,
     ended_line,
     progress_line,
     spawn_worker,
@@ -142,7 +142,7 @@ def run_on_node(job: Job, cpus: int) -> str:
     raise JobFailed(outcome.message)
 
 
-class RayJobs(AbstractJobs):
+class RayJobs(PollingJobs):
     """Every submitted job as a task of a Ray cluster (`RayOptions.address`: None for
     the one `RAY_ADDRESS` names or a new local one, "auto" for the running local one);
     a cluster already initialised in this process (`ray.init`) is used as it is."""
@@ -199,24 +199,8 @@ class RayJobs(AbstractJobs):
             cause = getattr(error, "cause", None) or error
             return Outcome(job, "failed", f"{type(cause).__name__}: {cause}")
 
-    def collect(self) -> list[Outcome]:
-        last_print = 0.0
-        try:
-            while self._pending:
-                lines = self.poll()
-                now = time.monotonic()
-                if lines and now - last_print >= self.print_every:
-                    for line in lines:
-                        print(line, flush=True)
-                    last_print = now
-                if self._pending:
-                    time.sleep(self.poll_seconds)
-        except KeyboardInterrupt:
-            self.stop()
-            raise
-        outcomes = [self._outcomes[name] for name in self._order]
-        self._order, self._outcomes = [], {}
-        return outcomes
+    def _busy(self) -> bool:
+        return bool(self._pending)
 
     def stop(self) -> None:
         """Cancel every task (each interrupts its worker, which keeps its checkpoint),
