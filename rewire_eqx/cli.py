@@ -413,6 +413,9 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from rewire_eqx.worker import interruptible
+
+    interruptible()  # Ctrl-C or kill -INT stops a run with its checkpoint, even a background one
     argv = list(sys.argv[1:] if argv is None else argv)
     parser, run_parser = _parser()
     asks_help = any(a in ("-h", "--help") for a in argv)

@@ -162,3 +162,16 @@ def test_the_recorded_commit_is_the_last_one_that_changed_the_package():
     if not last:
         pytest.skip("the package has no commit")
     assert code_version()["commit"].split("+dirty.")[0] == last
+
+
+def test_a_process_started_with_sigint_ignored_is_made_interruptible(monkeypatch):
+    """A shell's background job starts with SIGINT ignored, and its children inherit
+    that: `compare` could then never stop its workers (found on 2026-12-07)."""
+    from rewire_eqx.worker import interruptible
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        interruptible()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
