@@ -1,11 +1,13 @@
 """Build the diagnosis table of runs/cw3_cpu/diagnosis/README.md from the run folders
-that `jobs.sh` wrote: `python runs/cw3_cpu/diagnosis/summarise.py /work/diag`.
+that `jobs.sh` wrote: `python runs/cw3_cpu/diagnosis/summarise.py /work/diag [PREFIX]`
+(PREFIX, e.g. `r3_`, is put before every setting name found, so that a later round's
+runs do not replace an earlier round's runs of the same name).
 
 Writes `table.md`, `summary.json` (every number of the table, per run) and `curves.png`
-(evaluation success and the training traces: entropy, distillation, regulariser of the
-runs found) beside this file. Runs already in `summary.json` whose folders are gone
-(earlier rounds) are kept; a run found again replaces its entry. Uses only the
-library's metric functions (`rewire_eqx.metrics`)."""
+(`curves_<PREFIX>.png` with a PREFIX: evaluation success and the training traces of
+entropy, distillation and regulariser of the runs found) beside this file. Runs
+already in `summary.json` whose folders are gone (earlier rounds) are kept; a run found
+again replaces its entry. Uses only the library's metric functions (`rewire_eqx.metrics`)."""
 
 from __future__ import annotations
 
@@ -21,10 +23,10 @@ HERE = Path(__file__).parent
 THRESHOLD = 0.7
 
 
-def _runs(root: Path) -> dict[str, list[dict]]:
+def _runs(root: Path, prefix: str = "") -> dict[str, list[dict]]:
     found: dict[str, list[dict]] = {}
     for path in sorted(root.glob("*/seed*/*/*/metrics.json")):
-        name = path.parts[len(root.parts)]
+        name = prefix + path.parts[len(root.parts)]
         found.setdefault(name, []).append(json.loads(path.read_text()))
     return found
 
@@ -56,8 +58,8 @@ def _fmt(x, spec=".2f"):
     return "-" if x is None else format(x, spec)
 
 
-def main(root: Path) -> None:
-    runs = _runs(root)
+def main(root: Path, prefix: str = "") -> None:
+    runs = _runs(root, prefix)
     stored = HERE / "summary.json"
     summary = json.loads(stored.read_text()) if stored.is_file() else {}
     for name, ms in runs.items():
@@ -89,10 +91,10 @@ def main(root: Path) -> None:
                 )
     (HERE / "table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    _plot(runs)
+    _plot(runs, f"curves_{prefix.rstrip('_')}.png" if prefix else "curves.png")
 
 
-def _plot(runs: dict[str, list[dict]]) -> None:
+def _plot(runs: dict[str, list[dict]], filename: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -116,8 +118,11 @@ def _plot(runs: dict[str, list[dict]]) -> None:
                     ax.set_title(f"task {column + 1}: {field}")
     axes[0, 0].legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(HERE / "curves.png", dpi=80)
+    fig.savefig(HERE / filename, dpi=80)
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "/work/diag"))
+    main(
+        Path(sys.argv[1] if len(sys.argv) > 1 else "/work/diag"),
+        sys.argv[2] if len(sys.argv) > 2 else "",
+    )
