@@ -109,17 +109,23 @@ def _check_code(folder: Path, allow_mixed: bool) -> None:
     )
 
 
+def trains_alike(stored: RunSpec, job: RunSpec) -> bool:
+    """Whether a job folder's stored spec trains exactly as `job` does: equal, up to
+    how often a run saves (resume is exact) and, for every method but Rewire, the
+    permutation spec (only Rewire's network reads it)."""
+    stored = dataclasses.replace(stored, checkpoint_every_steps=job.checkpoint_every_steps)
+    if job.method.name != "rewire":
+        stored = dataclasses.replace(stored, permutation=job.permutation)
+    return stored == job
+
+
 def _prepare_job(job: RunSpec, folder: Path, *, allow_mixed: bool = False) -> str:
     """What a (variant, seed) job's folder holds: "finished", "resume" (a record to
     continue) or "new" (a folder stopped before its first record is cleared). A job
     trained by other learner code is refused unless `allow_mixed`."""
     if (folder / "spec.json").is_file():
         stored = spec_from_dict(RunSpec, json.loads((folder / "spec.json").read_text()))
-        # how often a run saves does not change its results (resume is exact)
-        stored = dataclasses.replace(
-            stored, checkpoint_every_steps=job.checkpoint_every_steps
-        )
-        if stored != job:
+        if not trains_alike(stored, job):
             raise ValueError(
                 f"compare: {str(folder)!r} holds a run of a different spec; move it away "
                 "or choose another --output-dir"

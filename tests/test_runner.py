@@ -373,6 +373,29 @@ def test_compare_stopped_midway_skips_finished_jobs_and_resumes_the_rest(
     assert (seed0 / "metrics.json").stat().st_mtime_ns == finished_at  # not rerun
 
 
+def test_a_stored_job_trains_alike_up_to_saving_and_a_baselines_unread_permutation():
+    """`compare` keeps a finished job whose stored spec differs from the new one only
+    where training cannot differ: the checkpoint interval, and for a baseline the
+    permutation spec, which only Rewire's network reads. Rewire's is compared."""
+    from rewire_eqx.comparison import trains_alike, variant_spec
+    from rewire_eqx.scenarios import cw_cpu_run
+    from rewire_eqx.specs import PermutationSpec
+
+    spec = cw_cpu_run()
+    gumbel = dataclasses.replace(spec, permutation=PermutationSpec(noise_scale=0.1))
+    for variant, alike in (("ft_l2", True), ("pnn", True), ("rewire", False)):
+        job = variant_spec(spec, variant)
+        stored = variant_spec(gumbel, variant)
+        assert trains_alike(stored, job) is alike, variant
+        saves_less = dataclasses.replace(job, checkpoint_every_steps=0)
+        assert trains_alike(saves_less, job)
+    ft_l2 = variant_spec(spec, "ft_l2")
+    other_l2 = dataclasses.replace(
+        ft_l2, losses=dataclasses.replace(spec.losses, l2_coef=1.0)
+    )
+    assert not trains_alike(other_l2, ft_l2)
+
+
 def test_ctrl_c_ends_in_one_line_with_status_130(tmp_path, monkeypatch, capsys):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

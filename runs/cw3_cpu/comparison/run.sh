@@ -5,19 +5,20 @@
 #
 #   bash runs/cw3_cpu/comparison/run.sh [--allow-mixed]
 #
-# Run it from the repository's root, ideally from a git worktree frozen at one commit
-# (editing a checkout changes the code of jobs that have not started yet). Every job so far
-# was trained by the learner of commit b0afdd7, run from a worktree of commit 1967fde:
-#   git worktree add ../wt 1967fde && cd ../wt
+# Run it from the repository's root, from a git worktree frozen at one commit (editing a
+# checkout changes the code of jobs that have not started yet):
+#   git worktree add ../wt HEAD && cd ../wt
 #   for d in jobs comparison ladder; do rm -rf runs/cw3_cpu/$d; ln -s "$OLDPWD/runs/cw3_cpu/$d" runs/cw3_cpu/$d; done
-#   PATH=$OLDPWD/.venv/bin:$PATH bash runs/cw3_cpu/comparison/run.sh
-# (a job stopped mid-task by Ctrl-C then restarts its episodes: 1967fde predates the exact
-# Meta-World resume; later code needs --allow-mixed, and the report names both commits). Job folders
-# live in runs/cw3_cpu/jobs/ (a relative --output-dir: every job's spec.json records
-# it); the spec.json and metrics.json of finished jobs are committed, so a later
-# session keeps them and the same command goes on from there. Unfinished jobs restart.
-# Pass --allow-mixed when the learner code changed between sittings: the reports then
-# name every commit.
+#   PATH=$OLDPWD/.venv/bin:$PATH bash runs/cw3_cpu/comparison/run.sh --allow-mixed
+# Seed 0 of the eight baselines was trained by the learner of commit b0afdd7 (from a
+# worktree of 1967fde); Rewire and the ladder's Rewire rungs were then re-specified
+# (Dropout 0.1 instead of Gumbel noise, round 3 of docs/results/cw3_cpu.md), their
+# Gumbel-noise jobs moved to runs/cw3_cpu/jobs_gumbel/, and everything after runs on later
+# code: hence --allow-mixed, and the reports name every commit. Job folders live in
+# runs/cw3_cpu/jobs/ (a relative --output-dir: every job's spec.json records it); the
+# spec.json and metrics.json of finished jobs are committed, so a later session keeps them
+# and the same command goes on from there; an unfinished job resumes from its last
+# checkpoint (every 25k steps; exact on Meta-World since the host env state is saved).
 set -eu
 METHODS="sacn ft1 ft_l2 ftn ewc packnet pnn csp rewire"
 LADDER="sacn ft_l2 rewire_single_no_caching rewire_single rewire_no_alignment rewire_no_multi_mode rewire"

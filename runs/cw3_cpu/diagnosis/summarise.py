@@ -91,7 +91,38 @@ def main(root: Path, prefix: str = "") -> None:
                 )
     (HERE / "table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    settings = _settings_table(summary)
+    (HERE / "settings.md").write_text(settings)
+    print(settings)
     _plot(runs, f"curves_{prefix.rstrip('_')}.png" if prefix else "curves.png")
+
+
+def _settings_table(summary: dict) -> str:
+    """One row per setting of the pair runs: the seeds and, per task, the mean over
+    them of the final success `R[t, t]`, the curve AUC and the success at the end."""
+    lines = [
+        "| setting | seeds | window-close `R[0, 0]` | its AUC | faucet-close `R[1, 1]` "
+        "| its AUC | window-close at the end |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def mean(values):
+        values = [v for v in values if v is not None]
+        return f"{np.mean(values):.2f}" if values else "-"
+
+    for name, rows in summary.items():
+        rows = [r for r in rows if len(r["tasks"]) == 2]
+        if not rows:
+            continue
+        first = [r["tasks"][0] for r in rows]
+        second = [r["tasks"][1] for r in rows]
+        seeds = ", ".join(str(r["seed"]) for r in rows)
+        lines.append(
+            f"| {name} | {seeds} | {mean(t['final'] for t in first)} "
+            f"| {mean(t['auc'] for t in first)} | {mean(t['final'] for t in second)} "
+            f"| {mean(t['auc'] for t in second)} | {mean(t.get('end') for t in first)} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _plot(runs: dict[str, list[dict]], filename: str) -> None:
