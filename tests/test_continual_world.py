@@ -266,7 +266,7 @@ def test_the_cpu_scale_cw_spec_scales_packnet_retraining_with_the_task_budget():
 
 @pytest.mark.parametrize("name", ["cw3_cpu", "cw3_t1", "cw10", "cw20"])
 def test_cw_specs_give_rewire_dropout_and_no_gumbel_noise(name):
-    """Ours, chosen on settings seeds 100-104 (docs/results/cw3_cpu.md, round 3): the
+    """Ours, chosen on settings seeds 100-105 (docs/results/cw3_cpu.md, round 3): the
     published Dropout(0.1) on the hidden outputs instead of Gumbel noise on the scores,
     with K = 3 modes and tau 0.1; the built Rewire network carries the rate, a
     baseline's does not (Dropout is Rewire's only)."""
