@@ -179,6 +179,8 @@ def _ray_options(args: argparse.Namespace):
 def _compare(args: argparse.Namespace, rest: list[str]) -> int:
     from rewire_eqx.comparison import VARIANTS, compare
 
+    if any(word == "--seed" or word.startswith("--seed=") for word in rest):
+        raise SpecError("compare: --seed is not used; --seeds N runs seeds 0..N-1")
     spec = parse_spec(load_spec(args.spec), rest, prog=f"rewire_eqx compare {args.spec}")
     variants = args.variants or list(VARIANTS)
     unknown = [v for v in variants if v not in VARIANTS]
@@ -232,7 +234,7 @@ def _compare(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def _references(args: argparse.Namespace, rest: list[str]) -> int:
-    from rewire_eqx.references import references
+    from rewire_eqx.references import ReferenceFailures, references
     from rewire_eqx.runner import OutputDirError, check_output_dir
 
     spec = parse_spec(load_spec(args.spec), rest, prog=f"rewire_eqx references {args.spec}")
@@ -242,12 +244,35 @@ def _references(args: argparse.Namespace, rest: list[str]) -> int:
         check_output_dir(str(out.parent), field="--out")
     except OutputDirError as error:
         raise SpecError(str(error)) from None
+    if args.seeds < 1:
+        raise SpecError(f"references: --seeds={args.seeds} must be >= 1")
+    if args.jobs is not None and args.jobs < 1:
+        raise SpecError(f"references: --jobs={args.jobs} must be >= 1")
+    from rewire_eqx.comparison import MixedCodeError
+    from rewire_eqx.jobs import default_workers
+
+    jobs = min(default_workers(), args.seeds) if args.jobs is None else args.jobs
     command = " ".join(["python -m rewire_eqx references", args.spec, *rest])
-    if args.out:
-        command += f" --out {args.out}"
-    table = references(spec, out=out, command=command)
+    for flag, value in (
+        ("--out", args.out),
+        ("--seeds", args.seeds if args.seeds > 1 else None),
+    ):
+        if value:
+            command += f" {flag} {value}"
+    try:
+        table = references(
+            spec,
+            out=out,
+            command=command,
+            seeds=args.seeds,
+            jobs=jobs,
+            allow_mixed=args.allow_mixed,
+        )
+    except (MixedCodeError, ReferenceFailures) as error:
+        raise SpecError(str(error)) from None
+    over = f" (mean of seeds {table['seeds']})" if len(table["seeds"]) > 1 else ""
     for task, final, auc in zip(table["tasks"], table["final"], table["auc"]):
-        print(f"{task}: final {final:.4g}, AUC {auc:.4g}")
+        print(f"{task}: final {final:.4g}, AUC {auc:.4g}{over}")
     print(f"written: {out}\noverrides: {table['overrides']}")
     return 0
 
@@ -327,6 +352,7 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         description="Run methods (default: all, and Rewire without caching / multi-mode / "
         "alignment) for several seeds on the spec's scenario; write table.md, runs.json and "
         "plots under --out. Overrides after PATH apply to every run.",
+        allow_abbrev=False,  # `--seed` is a spec field, not short for `--seeds`
     )
     compare.add_argument("spec", metavar="PATH")
     compare.add_argument("--seeds", type=int, default=3)
@@ -406,9 +432,31 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         "budget and write the final score and training-curve AUC of every task, with the "
         "command, to --out (default runs/references/<spec name>.json). Overrides after "
         "PATH apply; a stopped computation resumes when the same command runs again.",
+        allow_abbrev=False,  # `--seed` is a spec field, not short for `--seeds`
     )
     refs.add_argument("spec", metavar="PATH")
     refs.add_argument("--out", default=None)
+    refs.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="SAC-N at seeds SEED..SEED+N-1 (the spec's --seed, default 0); the references "
+        "are their mean, and every seed's values are kept in the table",
+    )
+    refs.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run the seeds' jobs in N worker processes, each confined to its share of the "
+        "cores (default: one per usable core, at most one per seed)",
+    )
+    refs.add_argument(
+        "--allow-mixed",
+        action="store_true",
+        help="use SAC-N job folders trained by other learner code (another commit)",
+    )
     return parser, run
 
 

@@ -114,7 +114,7 @@ def trains_alike(stored: RunSpec, job: RunSpec) -> bool:
     how often a run saves (resume is exact) and, for every method but Rewire, the
     permutation spec (only Rewire's network reads it)."""
     stored = dataclasses.replace(stored, checkpoint_every_steps=job.checkpoint_every_steps)
-    if job.method.name != "rewire":
+    if not job.method.rewires:
         stored = dataclasses.replace(stored, permutation=job.permutation)
     return stored == job
 

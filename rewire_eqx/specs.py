@@ -370,6 +370,12 @@ class MethodSpec:
         _positive_int(self, "csp_resample_every", minimum=0)
         _positive_int(self, "pnn_width", minimum=0)
 
+    @property
+    def rewires(self) -> bool:
+        """Whether the actor has permutation layers (Rewire and its ablations): the only
+        method that reads the permutation spec and the distillation loss (Eq. 5-6)."""
+        return self.name == "rewire"
+
 
 Domain = Literal["pendulum", "halfcheetah", "ant", "humanoid", "metaworld"]
 SuccessMode = Literal["any_step", "last_step"]
@@ -516,7 +522,7 @@ class RunSpec:
             num_tasks=self.scenario.num_tasks,
             task_heads=self.task_heads,
             cycle=self.scenario.cycle,
-            rewire=self.method.name == "rewire",
+            rewire=self.method.rewires,
             network=self.network,
             permutation=permutation,
         )
@@ -526,8 +532,8 @@ class RunSpec:
         """The SAC spec with the method's distillation weight and the scaled warm-up."""
         scale = self.scenario.budget_scale
         losses = self.losses
-        rewire = self.method.name == "rewire"
-        distill = losses.distill_alpha * losses.distill_states if rewire else 0.0
+        rewires = self.method.rewires
+        distill = losses.distill_alpha * losses.distill_states if rewires else 0.0
         return dataclasses.replace(
             self.sac,
             distill_alpha=distill,

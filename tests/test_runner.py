@@ -583,29 +583,70 @@ def test_against_paper_puts_our_committed_comparison_beside_table_1_and_3():
     assert f"| full | 1.31 | {p['point']:.2f} [{p['low']:.2f}, {p['high']:.2f}] (5)" in text
 
 
-def test_references_are_sac_n_finals_and_aucs_and_reuse_the_comparison_run(tmp_path):
+def test_references_are_sac_n_finals_and_aucs_and_reuse_the_comparison_run(
+    tmp_path, monkeypatch
+):
+    from rewire_eqx import jobs as backends
     from rewire_eqx.comparison import compare
     from rewire_eqx.references import references
 
     spec = _tiny(tmp_path)
-    compare(spec, variants=["sacn"], seeds=1, out=tmp_path / "comparison")
-    folder = tmp_path / "tiny_sacn" / "seed0"
-    written = (folder / "metrics.json").stat().st_mtime_ns
-    table = references(spec, out=tmp_path / "refs.json", command="the command")
-    assert (folder / "metrics.json").stat().st_mtime_ns == written  # reused, not rerun
-    metrics = json.loads((folder / "metrics.json").read_text())
-    R = np.asarray(metrics["R"], np.float64)
-    np.testing.assert_allclose(table["final"], np.diag(R))
-    # return-scored: each AUC is the curve's mean over the task's final reward
-    expected = [
-        np.mean([r for _, r in curve]) / R[i, i]
-        for i, curve in enumerate(metrics["curves"])
+    compare(spec, variants=["sacn"], seeds=2, out=tmp_path / "comparison")
+    folders = [tmp_path / "tiny_sacn" / f"seed{seed}" for seed in (0, 1)]
+    written = [(f / "metrics.json").stat().st_mtime_ns for f in folders]
+    pools = []
+
+    class Workers(backends.InProcess):  # records what references asks the workers to do
+        def __init__(self, workers):
+            super().__init__()
+            self.workers, self.jobs = workers, []
+            pools.append(self)
+
+        def submit(self, job):
+            self.jobs.append(job)
+            super().submit(job)
+
+    monkeypatch.setattr(backends, "LocalWorkers", Workers)
+    table = references(
+        spec, out=tmp_path / "refs.json", command="the command", seeds=2, jobs=2
+    )
+    ((pool,),) = [pools]
+    assert pool.workers == 2
+    assert [(job.name, job.folder, job.spec.seed) for job in pool.jobs] == [
+        ("sacn seed 0", folders[0], 0),
+        ("sacn seed 1", folders[1], 1),
     ]
-    np.testing.assert_allclose(table["auc"], expected)
+    # reused, not rerun
+    assert [(f / "metrics.json").stat().st_mtime_ns for f in folders] == written
+    finals, aucs = [], []
+    for folder, row in zip(folders, table["per_seed"]):
+        metrics = json.loads((folder / "metrics.json").read_text())
+        R = np.asarray(metrics["R"], np.float64)
+        assert row["seed"] == metrics["seed"] and row["run_folder"] == str(folder)
+        np.testing.assert_allclose(row["final"], np.diag(R))
+        # return-scored: each AUC is the curve's mean over the task's final reward
+        expected = [
+            np.mean([r for _, r in curve]) / R[i, i]
+            for i, curve in enumerate(metrics["curves"])
+        ]
+        np.testing.assert_allclose(row["auc"], expected)
+        finals.append(np.diag(R))
+        aucs.append(expected)
+    assert table["seeds"] == [0, 1]
+    assert not np.allclose(finals[0], finals[1])  # two seeds, two different runs
+    np.testing.assert_allclose(table["final"], np.mean(finals, axis=0))
+    np.testing.assert_allclose(table["auc"], np.mean(aucs, axis=0))
     assert json.loads((tmp_path / "refs.json").read_text()) == table
     assert table["command"] == "the command" and table["score"] == "return"
-    assert table["overrides"].startswith("--scenario.reference-rewards ")
+    assert table["overrides"].startswith(
+        "--scenario.reference-rewards " + " ".join(f"{f:.4g}" for f in table["final"])
+    )
     assert "--scenario.reference-aucs" in table["overrides"]
+    # one seed from the spec's own seed: seed 1 alone, read from its folder
+    one = references(
+        dataclasses.replace(spec, seed=1), out=tmp_path / "one.json", command="c"
+    )
+    assert one["seeds"] == [1] and one["final"] == table["per_seed"][1]["final"]
 
 
 def test_negating_the_previous_mean_undoes_inverted_actions_exactly(finished):

@@ -177,6 +177,9 @@ def test_cli_loads_spec_and_applies_overrides(tmp_path):
         ),
         (["run", "specs/quick.py", "--network.activation", "sigmoid"], "leaky_relu"),
         (["run", "specs/quick.py", "--no-such-field", "1"], "--no-such-field"),
+        (["compare", "specs/quick.py", "--seed", "3"], "--seeds N runs seeds 0..N-1"),
+        (["references", "specs/quick.py", "--seeds", "0"], "--seeds=0 must be >= 1"),
+        (["references", "specs/quick.py", "--jobs", "0"], "--jobs=0 must be >= 1"),
     ],
 )
 def test_cli_user_errors_print_one_line_and_exit_2(
