@@ -35,6 +35,7 @@ from rewire_eqx import run_folder
 from rewire_eqx.envs.variants import VARIANTS, get_variant
 from rewire_eqx.methods.rewire import Rewire
 from rewire_eqx.networks import PlainMLP
+from rewire_eqx.report import format_score
 from rewire_eqx.runner import environments, evaluator, load_method_states, task_keys
 
 __all__ = ["HeadProbe", "HeadProbeError", "format_probes", "head_probes"]
@@ -185,10 +186,6 @@ def _wiring_moved(method, states, t: int) -> float | None:
     return float(np.mean(method.wiring_moved(states[t - 1], t, states[t].actor, 0)))
 
 
-def _or_dash(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
 def _layers(values: list[float] | None) -> str:
     return "-" if values is None else " / ".join(f"{v:.3f}" for v in values)
 
@@ -203,11 +200,14 @@ def format_probes(probes: list[HeadProbe]) -> str:
     ]
     for p in probes:
         lines.append(
-            f"| {p.spec_name} | {p.seed} | {p.task}: {p.task_name} | {p.stored:.0f} "
-            f"| {p.previous_network_previous_head:.0f} | {p.previous_network_own_head:.0f} "
-            f"| {p.own_network_previous_head:.0f} | {p.own_network_own_head:.0f} "
-            f"| {_or_dash(p.wiring_moved, '.2f')} "
+            f"| {p.spec_name} | {p.seed} | {p.task}: {p.task_name} "
+            f"| {format_score(p.stored)} "
+            f"| {format_score(p.previous_network_previous_head)} "
+            f"| {format_score(p.previous_network_own_head)} "
+            f"| {format_score(p.own_network_previous_head)} "
+            f"| {format_score(p.own_network_own_head)} "
+            f"| {'-' if p.wiring_moved is None else f'{p.wiring_moved:.2f}'} "
             f"| {_layers(p.wiring_displacement)} "
-            f"| {_or_dash(p.previous_policy_negated, '.0f')} |"
+            f"| {'-' if p.previous_policy_negated is None else format_score(p.previous_policy_negated)} |"
         )
     return "\n".join(lines)

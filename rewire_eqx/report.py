@@ -12,6 +12,7 @@ import numpy as np
 from rewire_eqx.metrics import score_description
 
 __all__ = [
+    "format_score",
     "ReportError",
     "interval_table",
     "load_metrics",
@@ -118,7 +119,13 @@ def plot(metrics: dict, out_dir: Path) -> list[Path]:
         for j in range(len(tasks)):
             if np.isfinite(R[i, j]):
                 ax.text(
-                    j, i, f"{R[i, j]:.0f}", ha="center", va="center", color="w", fontsize=7
+                    j,
+                    i,
+                    format_score(R[i, j]),
+                    ha="center",
+                    va="center",
+                    color="w",
+                    fontsize=7,
                 )
     fig.colorbar(image, ax=ax)
     fig.tight_layout()
@@ -255,6 +262,12 @@ def _or_dash(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def format_score(value: float) -> str:
+    """A score at the precision its scale needs: success rates (and other scores below
+    10 in size) with two decimals, returns to the unit."""
+    return f"{value:.2f}" if abs(value) < 10 else f"{value:.0f}"
+
+
 def _mean_or_dash(values) -> str:
     return f"{np.mean(values):.2f}" if values else "-"
 
@@ -279,14 +292,16 @@ def rewire_diagnostics(labelled: list[dict]) -> str:
             continue
         for t, facts in enumerate(m["task_facts"]):
             before = m["reward_before"][t]
-            modes = " / ".join(f"{r:.0f}" for r in facts.get("mode_rewards", [])) or "-"
+            modes = (
+                " / ".join(format_score(r) for r in facts.get("mode_rewards", [])) or "-"
+            )
             moved = (
                 f"{_mean_or_dash(facts.get('adapter_out_moved', []))} / "
                 f"{_mean_or_dash(facts.get('adapter_in_moved', []))}"
             )
             lines.append(
                 f"| {m['variant']} | {m['seed']} | {t}: {m['tasks'][t]} "
-                f"| {m['R'][t][t]:.0f} | {'-' if before is None else f'{before:.0f}'} "
+                f"| {format_score(m['R'][t][t])} | {'-' if before is None else format_score(before)} "
                 f"| {modes} | {facts.get('kept_mode', '-')} "
                 f"| {'yes' if facts.get('rolled_back') else 'no'} "
                 f"| {_mean_or_dash(facts.get('wiring_moved', []))} | {moved} "

@@ -148,9 +148,30 @@ def test_rewire_diagnostics_lists_every_rewire_task_from_its_facts():
     rows = [line for line in text.splitlines() if line.startswith("| rewire |")]
     assert len(rows) == len(m["tasks"]) and "| ft1 |" not in text
     facts = m["task_facts"][1]
+    assert min(abs(r) for r in facts["mode_rewards"]) >= 10  # returns: to the unit
     modes = " / ".join(f"{r:.0f}" for r in facts["mode_rewards"])
     assert f"| {modes} | {facts['kept_mode']} | no |" in rows[1]
     assert f"| {np.mean(facts['weight_drift']):.2f} |" in rows[1]
+
+
+def test_rewire_diagnostics_keep_two_decimals_of_success_rates():
+    """Continual World scores are success rates in [0, 1]: rounding them to the unit
+    (as returns are) would print a kept mode of 0.56 as 1 and one of 0.30 as 0."""
+    from rewire_eqx.report import rewire_diagnostics
+
+    m = {
+        "variant": "rewire",
+        "method": "rewire",
+        "seed": 0,
+        "tasks": ["a", "b"],
+        "R": [[0.86, None], [1.0, 0.74]],
+        "reward_before": [None, 0.0],
+        "task_facts": [{}, {"mode_rewards": [0.02, 0.3, 0.56], "kept_mode": 2}],
+    }
+    row = rewire_diagnostics([m]).splitlines()[-1]
+    assert row.startswith(
+        "| rewire | 0 | 1: b | 0.74 | 0.00 | 0.02 / 0.30 / 0.56 | 2 | no |"
+    )
 
 
 def test_per_task_table_splits_learning_from_keeping():
