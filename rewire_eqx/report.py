@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from rewire_eqx.metrics import score_description
+from rewire_eqx.metrics import score_description, trace_column
 
 __all__ = [
+    "TRACE_PANELS",
     "format_score",
     "ReportError",
     "interval_table",
@@ -19,6 +20,7 @@ __all__ = [
     "report",
     "rewire_diagnostics",
     "task_scores",
+    "trace_series",
 ]
 
 _TABLE_FIELDS = (
@@ -132,7 +134,57 @@ def plot(metrics: dict, out_dir: Path) -> list[Path]:
     paths.append(out_dir / "R_heatmap.png")
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
+    if any(metrics.get("train_trace") or []):
+        paths.append(_plot_trace(metrics, out_dir / "training_trace.png", plt))
     return paths
+
+
+TRACE_PANELS = (
+    ("episode_return", "training episode return"),
+    ("entropy", "policy entropy"),
+    ("temperature", "temperature"),
+    ("mode_divergence", "distillation between modes (Eq. 5-6)"),
+    ("regulariser", "regulariser (alignment Eq. 11 as published: may be < 0; L2; EWC)"),
+    ("critic_loss", "critic loss"),
+)
+"""The training-trace fields `plot` draws through training, with their titles."""
+
+
+def trace_series(metrics: dict, field: str) -> tuple[np.ndarray, np.ndarray]:
+    """`(steps, values)` of one training-trace field over the whole run: each task's
+    spans at their env step, offset by the steps of the tasks before it."""
+    steps, values = [], []
+    for task, rows in enumerate(metrics["train_trace"]):
+        if rows:
+            offset = task * metrics["steps_per_task"]
+            steps.append(offset + trace_column(metrics, task, "env_steps"))
+            values.append(trace_column(metrics, task, field))
+    if not steps:
+        return np.zeros(0), np.zeros(0)
+    return np.concatenate(steps), np.concatenate(values)
+
+
+def _plot_trace(metrics: dict, path: Path, plt) -> Path:
+    """What holds learning back, through training: `TRACE_PANELS` against env steps,
+    a dotted line at every task boundary."""
+    fig, axes = plt.subplots(2, 3, figsize=(11, 5.5), sharex=True)
+    for ax, (field, title) in zip(axes.flat, TRACE_PANELS):
+        steps, values = trace_series(metrics, field)
+        ax.plot(steps, values, lw=1)
+        for task in range(1, len(metrics["tasks"])):
+            ax.axvline(task * metrics["steps_per_task"], color="grey", ls=":", lw=0.8)
+        ax.set_title(title, fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("environment steps", fontsize=8)
+    fig.suptitle(
+        f"{metrics['spec']} / {metrics['method']} (seed {metrics['seed']}): training trace",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def _reference(runs: list[dict]) -> tuple[np.ndarray, np.ndarray]:

@@ -194,3 +194,42 @@ def test_per_task_table_splits_learning_from_keeping():
     assert cells[:2] == ["ft1", "2"] and "0: a, R[j, j]" in text and "1: b, end" in text
     raw = per_task_table(ft1, reps=100)
     assert "raw." in raw and "| ft1 | 2 | 200 [" in raw
+
+
+def test_trace_series_lays_the_tasks_end_to_end_and_plot_draws_it(tmp_path):
+    """The whole run's training trace: each task's spans at their env step offset by the
+    earlier tasks' steps, the values those of `metrics.trace_column`; `plot` writes it
+    when the run has a trace and skips it when not (runs before the trace existed)."""
+    import json
+    from pathlib import Path
+
+    from rewire_eqx.metrics import trace_column
+    from rewire_eqx.report import TRACE_PANELS, plot, trace_series
+
+    m = json.loads(Path("runs/cw3_cpu/comparison/metrics/rewire_seed0.json").read_text())
+    steps, values = trace_series(m, "mode_divergence")
+    per_task = [len(trace_column(m, t, "env_steps")) for t in range(3)]
+    assert len(steps) == len(values) == sum(per_task) and all(per_task)
+    assert np.all(np.diff(steps) > 0) and steps[-1] == 3 * m["steps_per_task"]
+    first, second = per_task[0], per_task[0] + per_task[1]
+    np.testing.assert_array_equal(
+        values[first:second], trace_column(m, 1, "mode_divergence")
+    )
+    np.testing.assert_array_equal(
+        steps[first:second], m["steps_per_task"] + trace_column(m, 1, "env_steps")
+    )
+    # the first task has no anchor: the alignment regulariser is zero there only (it is
+    # the published form ||W||^2 - 2 <W, T>, not bounded below by 0)
+    _, regulariser = trace_series(m, "regulariser")
+    assert np.all(regulariser[:first] == 0) and np.all(regulariser[first:] != 0)
+    assert {field for field, _ in TRACE_PANELS} <= {
+        *m["train_trace_fields"],
+        "episode_return",
+    }
+    written = plot(m, tmp_path / "with")
+    assert (tmp_path / "with" / "training_trace.png") in written
+    old = {**m, "train_trace": [[] for _ in m["tasks"]]}
+    assert [p.name for p in plot(old, tmp_path / "without")] == [
+        "reward_curves.png",
+        "R_heatmap.png",
+    ]
