@@ -6,8 +6,9 @@ Runs `compare SPEC --variants ... --seeds ...` twice from empty output folders, 
 with `--jobs 1` (every job in the compare process, which has both cores) and once with
 `--jobs 2` (two worker processes, one core each), one after the other, and records both
 wall times (compilations included: each worker compiles its own programs) and their
-ratio. It also compares every job's R and curves between the two: whether a job's
-metrics depend on the process and thread count it ran with. Run nothing else beside it.
+ratio, and each job's own training time in both. It also compares every job's R and
+curves between the two: whether a job's metrics depend on the process and thread count
+it ran with. Run nothing else beside it.
 """
 
 from __future__ import annotations
@@ -93,6 +94,13 @@ def main() -> None:
         "speedup": sequential / parallel,
         "jobs": len(one),
         "metrics_identical_per_job": same,
+        # each job's own training time (compilation and evaluation excluded) in both
+        # modes: whether the --jobs 2 wall time is bound by one long job (imbalance) or
+        # by what a job loses on one core against two (the sequential jobs have both)
+        "train_seconds_per_job": {
+            name: {"jobs1": one[name]["train_seconds"], "jobs2": two[name]["train_seconds"]}
+            for name in one
+        },
     }
     Path(options.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
