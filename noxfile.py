@@ -19,7 +19,17 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", "rewire_eqx", "tests", "specs", "bench", "noxfile.py")
 
 
-BENCHMARKS = ("run", "profile", "seeds", "peer", "cw", "cw_program", "shapes", "ablate", "jobs")
+BENCHMARKS = (
+    "run",
+    "profile",
+    "seeds",
+    "peer",
+    "cw",
+    "cw_program",
+    "shapes",
+    "ablate",
+    "jobs",
+)
 
 
 @nox.session
