@@ -31,6 +31,7 @@ __all__ = [
     "VARIANTS",
     "compare",
     "job_folder",
+    "prepare_job",
     "run_job",
     "run_jobs",
     "variant_spec",
@@ -119,7 +120,7 @@ def trains_alike(stored: RunSpec, job: RunSpec) -> bool:
     return stored == job
 
 
-def _prepare_job(job: RunSpec, folder: Path, *, allow_mixed: bool = False) -> str:
+def prepare_job(job: RunSpec, folder: Path, *, allow_mixed: bool = False) -> str:
     """What a (variant, seed) job's folder holds: "finished", "resume" (a record to
     continue) or "new" (a folder stopped before its first record is cleared). A job
     trained by other learner code is refused unless `allow_mixed`."""
@@ -157,7 +158,7 @@ def run_jobs(
     from rewire_eqx.runner import run_seeds
 
     plans = [
-        _prepare_job(job, folder, allow_mixed=allow_mixed)
+        prepare_job(job, folder, allow_mixed=allow_mixed)
         for job, folder in zip(jobs, folders)
     ]
     todo = [i for i, plan in enumerate(plans) if plan != "finished"]
@@ -215,16 +216,19 @@ def compare(
     out.mkdir(parents=True, exist_ok=True)
     runs: dict[str, list[str]] = {}
     planned: list[tuple[str, int, RunSpec, Path]] = []
+    finished: set[Path] = set()
     for variant in variants:
         for seed in range(seeds):
             job = dataclasses.replace(
                 variant_spec(spec, variant), name=f"{spec.name}_{variant}", seed=seed
             )
             folder = job_folder(spec, variant, seed)
-            _prepare_job(job, folder, allow_mixed=allow_mixed)  # refuse before training
+            # refuse a mixed or foreign folder before anything trains
+            if prepare_job(job, folder, allow_mixed=allow_mixed) == "finished":
+                finished.add(folder)
             planned.append((variant, seed, job, folder))
         runs[variant] = [str(job_folder(spec, variant, seed)) for seed in range(seeds)]
-    failed = _run_planned(planned, seeds, together, jobs, allow_mixed, ray)
+    failed = _run_planned(planned, finished, together, jobs, allow_mixed, ray)
     metrics, labelled = [], []
     (out / "metrics").mkdir(exist_ok=True)
     (out / "failed.md").unlink(missing_ok=True)
@@ -293,10 +297,11 @@ def _code_line(labelled: list[dict]) -> str:
 
 
 def _run_planned(
-    planned, seeds: int, together: bool, jobs: int, allow_mixed: bool, ray=None
+    planned, finished: set[Path], together: bool, jobs: int, allow_mixed: bool, ray=None
 ):
     """Run the planned (variant, seed, spec, folder) jobs; returns the failed outcomes
-    (only worker processes can fail a job alone)."""
+    (only worker processes can fail a job alone). Jobs whose folders are in `finished`
+    are only announced: no worker is started to read them."""
     from rewire_eqx import jobs as backends
 
     if not together:
@@ -309,7 +314,12 @@ def _run_planned(
         # seed by seed (every variant of seed 0 first): a comparison stopped part-way
         # holds whole seeds, and a report can be built from them
         for variant, seed, job, folder in sorted(planned, key=lambda item: item[1]):
-            pool.submit(backends.Job(f"{variant} seed {seed}", job, folder, allow_mixed))
+            if folder in finished:
+                print(f"compare: {variant} seed {seed}: finished ({folder})", flush=True)
+            else:
+                pool.submit(
+                    backends.Job(f"{variant} seed {seed}", job, folder, allow_mixed)
+                )
         return [outcome for outcome in pool.collect() if not outcome.ok]
     by_variant: dict[str, list] = {}
     for item in planned:

@@ -46,7 +46,7 @@ def references(
     `spec.seed + seeds - 1` (with `jobs > 1` in that many worker processes); write and
     return the table: per seed and, as `final` / `auc`, their mean over seeds."""
     from rewire_eqx import jobs as backends
-    from rewire_eqx.comparison import _prepare_job, job_folder, variant_spec
+    from rewire_eqx.comparison import job_folder, prepare_job, variant_spec
 
     if seeds < 1:
         raise ValueError(f"references: seeds={seeds} must be >= 1")
@@ -60,8 +60,11 @@ def references(
             variant_spec(spec, "sacn"), name=f"{spec.name}_sacn", seed=seed
         )
         folder = job_folder(spec, "sacn", seed)
-        _prepare_job(job, folder, allow_mixed=allow_mixed)  # refuse before training
-        pool.submit(backends.Job(f"sacn seed {seed}", job, folder, allow_mixed))
+        # refuse a mixed or foreign folder before training; read a finished one here
+        if prepare_job(job, folder, allow_mixed=allow_mixed) == "finished":
+            print(f"references: sacn seed {seed}: finished ({folder})", flush=True)
+        else:
+            pool.submit(backends.Job(f"sacn seed {seed}", job, folder, allow_mixed))
         folders.append(folder)
     failed = [outcome for outcome in pool.collect() if not outcome.ok]
     if failed:

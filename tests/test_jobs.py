@@ -99,6 +99,8 @@ def test_a_worker_that_raises_reports_its_error_and_the_report_keeps_the_rest(tm
     runs = json.loads((tmp_path / "report" / "runs.json").read_text())
     assert runs == {"ft1": [str(job_folder(spec, "ft1", 0))]}
     assert "| tiny_ft1 | ft1 | 1 |" in caught.value.report
+    # the finished seed was read here: no worker was started for it (none wrote a log)
+    assert not _job(spec, "ft1", 0).log.exists() and _job(spec, "ft1", 1).log.is_file()
 
 
 def test_stopped_workers_keep_their_checkpoints_and_the_same_command_finishes(tmp_path):

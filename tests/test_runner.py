@@ -592,8 +592,8 @@ def test_references_are_sac_n_finals_and_aucs_and_reuse_the_comparison_run(
 
     spec = _tiny(tmp_path)
     compare(spec, variants=["sacn"], seeds=2, out=tmp_path / "comparison")
-    folders = [tmp_path / "tiny_sacn" / f"seed{seed}" for seed in (0, 1)]
-    written = [(f / "metrics.json").stat().st_mtime_ns for f in folders]
+    folders = [tmp_path / "tiny_sacn" / f"seed{seed}" for seed in (0, 1, 2)]
+    written = [(f / "metrics.json").stat().st_mtime_ns for f in folders[:2]]
     pools = []
 
     class Workers(backends.InProcess):  # records what references asks the workers to do
@@ -608,16 +608,15 @@ def test_references_are_sac_n_finals_and_aucs_and_reuse_the_comparison_run(
 
     monkeypatch.setattr(backends, "LocalWorkers", Workers)
     table = references(
-        spec, out=tmp_path / "refs.json", command="the command", seeds=2, jobs=2
+        spec, out=tmp_path / "refs.json", command="the command", seeds=3, jobs=2
     )
     ((pool,),) = [pools]
     assert pool.workers == 2
+    # the comparison's seeds are read here, not handed to a worker; seed 2 is trained
     assert [(job.name, job.folder, job.spec.seed) for job in pool.jobs] == [
-        ("sacn seed 0", folders[0], 0),
-        ("sacn seed 1", folders[1], 1),
+        ("sacn seed 2", folders[2], 2)
     ]
-    # reused, not rerun
-    assert [(f / "metrics.json").stat().st_mtime_ns for f in folders] == written
+    assert [(f / "metrics.json").stat().st_mtime_ns for f in folders[:2]] == written
     finals, aucs = [], []
     for folder, row in zip(folders, table["per_seed"]):
         metrics = json.loads((folder / "metrics.json").read_text())
@@ -632,7 +631,7 @@ def test_references_are_sac_n_finals_and_aucs_and_reuse_the_comparison_run(
         np.testing.assert_allclose(row["auc"], expected)
         finals.append(np.diag(R))
         aucs.append(expected)
-    assert table["seeds"] == [0, 1]
+    assert table["seeds"] == [0, 1, 2]
     assert not np.allclose(finals[0], finals[1])  # two seeds, two different runs
     np.testing.assert_allclose(table["final"], np.mean(finals, axis=0))
     np.testing.assert_allclose(table["auc"], np.mean(aucs, axis=0))
