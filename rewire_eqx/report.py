@@ -194,9 +194,15 @@ def _reference(runs: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     aucs = np.mean(
         [[np.mean([v for _, v in curve]) for curve in m["curves"]] for m in runs], axis=0
     )
-    if runs[0].get("domain") == "metaworld":
+    if _success_rates(runs):
         return np.ones_like(finals), aucs
     return finals, aucs / finals
+
+
+def _success_rates(labelled: list[dict]) -> bool:
+    """Whether the runs are scored by success rates (Meta-World), which `_reference`
+    does not divide by SAC-N's."""
+    return labelled[0].get("domain") == "metaworld"
 
 
 def _by_variant(labelled: list[dict]) -> dict[str, list[dict]]:
@@ -232,16 +238,20 @@ def interval_table(labelled: list[dict], *, reps: int = 10_000) -> tuple[str, di
     interval over (runs x tasks) (`stats.stratified_bootstrap`).
 
     `labelled`: `metrics.json` contents with a `variant` key. With SAC-N among them
-    (variant `sacn`), scores are normalised per task by SAC-N's mean final reward and
-    forward transfer uses SAC-N's curves as the single-task reference (the paper's
-    definitions); otherwise raw scores and no forward transfer.
+    (variant `sacn`), returns are normalised per task by SAC-N's mean final reward
+    (success rates are not) and forward transfer uses SAC-N's curves as the single-task
+    reference (the paper's definitions); otherwise raw scores and no forward transfer.
     """
     from rewire_eqx.stats import stratified_bootstrap
 
     groups = _by_variant(labelled)
     if "sacn" in groups:
         finals, aucs = _reference(groups["sacn"])
-        basis = "normalised per task by SAC-N's mean final score over its runs; forward "
+        basis = (
+            "success rates, not divided (Continual World's convention); forward "
+            if _success_rates(labelled)
+            else "normalised per task by SAC-N's mean final score over its runs; forward "
+        )
         basis += "transfer against SAC-N's training curves"
     else:
         finals, aucs = np.ones(len(labelled[0]["tasks"])), None
@@ -282,16 +292,15 @@ def per_task_table(labelled: list[dict], *, reps: int = 10_000) -> str:
     from rewire_eqx.stats import stratified_bootstrap
 
     groups = _by_variant(labelled)
+    divided = "sacn" in groups and not _success_rates(labelled)
     finals = (
-        _reference(groups["sacn"])[0]
-        if "sacn" in groups
-        else np.ones(len(labelled[0]["tasks"]))
+        _reference(groups["sacn"])[0] if divided else np.ones(len(labelled[0]["tasks"]))
     )
     tasks = labelled[0]["tasks"]
     lines = [
         "Per task: mean [bootstrap 95% interval over runs] of R[j, j] (just after "
         "training task j) and R[T-1, j] (at the end), "
-        + ("each divided by SAC-N's mean R[j, j]." if "sacn" in groups else "raw."),
+        + ("each divided by SAC-N's mean R[j, j]." if divided else "raw."),
         "",
         "| variant | runs | "
         + " | ".join(

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from rewire_eqx.report import interval_table
+from rewire_eqx.report import interval_table, per_task_table
 from rewire_eqx.stats import stratified_bootstrap
 
 
@@ -123,6 +123,28 @@ def test_interval_table_normalises_by_the_comparisons_own_sac_n():
     assert row["model_size"] == {"point": 1.0, "low": 1.0, "high": 1.0}
     assert table["variants"]["sacn"]["performance"]["point"] == pytest.approx(1.0)
     assert "normalised per task by SAC-N" in text and "| ft1 | 2 |" in text
+
+
+def test_success_rates_are_not_divided_and_the_tables_say_so():
+    """Meta-World scores (success rates) keep their raw values in both tables, which say
+    so; forward transfer still uses SAC-N's curves. Returns are divided (above)."""
+    runs = [
+        {**m, "domain": "metaworld", "R": np.asarray(m["R"], float) / 1000, "curves": c}
+        for m, c in zip(
+            sum(_sacn_and_ft1(), []),
+            [[[[1, 0.1]], [[1, 0.2]]], [[[1, 0.3]], [[1, 0.4]]]] * 2,
+        )
+    ]
+    for m in runs:  # None above the diagonal is not a number: keep it out of the division
+        m["R"] = [[m["R"][0][0], None], [m["R"][1][0], m["R"][1][1]]]
+    text, table = interval_table(runs, reps=200)
+    perf = np.array([[-0.05, 0.4], [0.1, 0.2]])  # FT-1's R[T-1], not divided
+    assert table["variants"]["ft1"]["performance"]["point"] == pytest.approx(perf.mean())
+    assert table["reference_finals"] == [1.0, 1.0]
+    assert "not divided" in text and "normalised per task" not in text
+    per_task = per_task_table(runs, reps=200)
+    assert "raw." in per_task and "divided by SAC-N" not in per_task
+    assert "| sacn | 2 | 0.2 [" in per_task  # SAC-N's mean R[0, 0] (0.1, 0.3), raw
 
 
 def test_interval_table_without_sac_n_keeps_raw_scores():
