@@ -9,7 +9,14 @@ Measures, after compilation, with `--repeats` interleaved windows each:
   JAX): the difference is the cost of the `io_callback`;
 * full training (one env step + one SAC update per round) at the CPU-scale set-up
   (`specs/cw3_cpu.py`: 3x128) and at the published one (`specs/cw10.py`: 3x256), for a
-  plain and a rewired K=3 actor, with the paper's 1M-transition buffer.
+  plain and a rewired K=3 actor (the Continual World setting: Dropout 0.1, no Gumbel
+  noise, the alignment's coefficient 0 as on a first task), with the paper's
+  1M-transition buffer;
+* at the CPU-scale set-up, the rewired actor with one of its costs changed, to split
+  its time: Gumbel noise 0.1 instead of Dropout (the former setting), neither, and
+  the alignment regulariser on (coefficient 10, as on every later task).
+
+`--setups` times a subset (names as printed; the host loop and scan always run).
 """
 
 from __future__ import annotations
@@ -62,7 +69,7 @@ def _callback_loop(steps: int, env, state) -> tuple[float, object]:
     return steps / (time.perf_counter() - start), state
 
 
-def _training(spec, rewired: bool):
+def _training(spec, rewired: bool, align_beta: float = 0.0):
     spec = dataclasses.replace(
         spec, method=dataclasses.replace(spec.method, name="rewire" if rewired else "sacn")
     )
@@ -71,12 +78,23 @@ def _training(spec, rewired: bool):
     actor = build(spec.policy_spec(39, 4), key=jax.random.key(0))
     state = sac.begin_task(learner, actor, head=0, key=jax.random.key(1))
     state = sac.warmup(learner, state, sac.warmup_rounds(learner))
-    return learner, state
+    regulariser = (
+        losses.AlignmentRegulariser(actor.body, align_beta)
+        if rewired
+        else losses.NoRegulariser()
+    )
+    return learner, state, regulariser
 
 
-def _train_window(learner, state, rounds: int):
+def _permutation(spec, **changes):
+    return dataclasses.replace(
+        spec, permutation=dataclasses.replace(spec.permutation, **changes)
+    )
+
+
+def _train_window(learner, state, regulariser, rounds: int):
     start = time.perf_counter()
-    state, metrics = sac.train_chunk(learner, state, losses.NoRegulariser(), rounds)
+    state, metrics = sac.train_chunk(learner, state, regulariser, rounds)
     jax.block_until_ready(metrics.critic_loss)
     return rounds / (time.perf_counter() - start), state
 
@@ -85,31 +103,51 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=4000, help="rounds per window")
+    parser.add_argument("--setups", nargs="+", help="time only these training set-ups")
     parser.add_argument("--out", default="bench/results/cw.json")
     args = parser.parse_args()
 
     env = metaworld_vec_env(TASK, num_envs=1)
     env_state = env.reset(jax.random.key(0))
-    _, env_state = _callback_loop(200, env, env_state)  # compile
+    # the number of steps and rounds is static: warm up with the windows' own, so that
+    # no window pays a compilation
+    _, env_state = _callback_loop(args.rounds, env, env_state)
+    cpu = cw_cpu_run()
     setups = {
-        "cw3_cpu 3x128 plain": (cw_cpu_run(), False),
-        "cw3_cpu 3x128 rewired K=3": (cw_cpu_run(), True),
-        "cw10 3x256 plain": (cw_run("cw10"), False),
-        "cw10 3x256 rewired K=3": (cw_run("cw10"), True),
+        "cw3_cpu 3x128 plain": (cpu, False, 0.0),
+        "cw3_cpu 3x128 rewired K=3": (cpu, True, 0.0),
+        "cw3_cpu 3x128 rewired K=3, Gumbel 0.1 instead of Dropout": (
+            _permutation(cpu, dropout=0.0, noise_scale=0.1),
+            True,
+            0.0,
+        ),
+        "cw3_cpu 3x128 rewired K=3, no Dropout, no noise": (
+            _permutation(cpu, dropout=0.0, noise_scale=0.0),
+            True,
+            0.0,
+        ),
+        "cw3_cpu 3x128 rewired K=3, alignment 10": (cpu, True, 10.0),
+        "cw10 3x256 plain": (cw_run("cw10"), False, 0.0),
+        "cw10 3x256 rewired K=3": (cw_run("cw10"), True, 0.0),
     }
+    unknown = sorted(set(args.setups or ()) - set(setups))
+    if unknown:
+        parser.error(f"--setups: unknown {unknown}; valid: {list(setups)}")
+    if args.setups:
+        setups = {name: setups[name] for name in args.setups}
     trainers = {}
-    for name, (spec, rewired) in setups.items():
-        learner, state = _training(spec, rewired)
-        _, state = _train_window(learner, state, 50)  # compile
-        trainers[name] = [learner, state]
+    for name, (spec, rewired, beta) in setups.items():
+        learner, state, regulariser = _training(spec, rewired, beta)
+        _, state = _train_window(learner, state, regulariser, args.rounds)
+        trainers[name] = [learner, state, regulariser]
     samples: dict[str, list[float]] = {"host loop": [], "HostVecEnv scan": []}
     samples |= {name: [] for name in setups}
     for _ in range(args.repeats):  # interleaved, so drifts of the machine hit all alike
         samples["host loop"].append(_host_loop(args.rounds))
         rate, env_state = _callback_loop(args.rounds, env, env_state)
         samples["HostVecEnv scan"].append(rate)
-        for name, pair in trainers.items():
-            rate, pair[1] = _train_window(pair[0], pair[1], args.rounds)
+        for name, trainer in trainers.items():
+            rate, trainer[1] = _train_window(*trainer, args.rounds)
             samples[name].append(rate)
     rows = {
         name: {
@@ -122,7 +160,12 @@ def main() -> None:
     }
     host, scan = rows["host loop"]["median"], rows["HostVecEnv scan"]["median"]
     result = {
-        "command": f"python -m bench.cw --repeats {args.repeats} --rounds {args.rounds}",
+        "command": f"python -m bench.cw --repeats {args.repeats} --rounds {args.rounds}"
+        + (
+            " --setups " + " ".join(f'"{name}"' for name in args.setups)
+            if args.setups
+            else ""
+        ),
         "machine": {"platform": platform.platform(), "devices": str(jax.devices())},
         "task": TASK,
         "rounds_per_window": args.rounds,
@@ -132,7 +175,8 @@ def main() -> None:
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     for name, row in rows.items():
         print(
-            f"{name:28s} {row['median']:8.1f} env steps/s  [{row['min']:.1f}, {row['max']:.1f}]"
+            f"{name:58s} {row['median']:8.1f} env steps/s  "
+            f"[{row['min']:.1f}, {row['max']:.1f}]"
         )
     print(f"callback overhead: {result['callback_overhead_per_step_ms']:.3f} ms per step")
 
