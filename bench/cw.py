@@ -13,8 +13,15 @@ Measures, after compilation, with `--repeats` interleaved windows each:
   noise, the alignment's coefficient 0 as on a first task), with the paper's
   1M-transition buffer;
 * at the CPU-scale set-up, the rewired actor with one of its costs changed, to split
-  its time: Gumbel noise 0.1 instead of Dropout (the former setting), neither, and
-  the alignment regulariser on (coefficient 10, as on every later task).
+  its time: Gumbel noise 0.1 instead of Dropout (the former setting), neither, the
+  alignment regulariser on (coefficient 10, as on every later task), and a candidate
+  not in the library: Dropout masks from 16-bit random draws (`jax.random.bits` with
+  `uint16`, half the threefry words of `jax.random.bernoulli`'s 32-bit uniforms; keep
+  probability 58982/65536 = 0.899994 instead of 0.9).
+
+Each set-up is traced and compiled through its own `eqx.filter_jit` wrapper of
+`sac._train_chunk` (a shared wrapper would hand a set-up of equal shapes the program
+compiled for another).
 
 `--setups` times a subset (names as printed; the host loop and scan always run).
 """
@@ -22,15 +29,18 @@ Measures, after compilation, with `--repeats` interleaved windows each:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import platform
 import statistics
 import time
 from pathlib import Path
+from unittest import mock
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from rewire_eqx import losses, sac
@@ -92,11 +102,27 @@ def _permutation(spec, **changes):
     )
 
 
-def _train_window(learner, state, regulariser, rounds: int):
+def _bernoulli_16bit(key, p=0.5, shape=None):
+    """`jax.random.bernoulli` from 16-bit draws: `P(True) = round(p 2^16) / 2^16`."""
+    shape = jnp.shape(p) if shape is None else shape
+    return jax.random.bits(key, shape, jnp.uint16) < jnp.uint16(round(p * 65536))
+
+
+@contextlib.contextmanager
+def _masks_from_16_bits():
+    """Dropout masks (the only Bernoulli draws of a learner) from 16-bit draws."""
+    with mock.patch.object(jax.random, "bernoulli", _bernoulli_16bit):
+        yield
+
+
+def _train_window(trainer, rounds: int) -> float:
+    """Train `rounds` rounds with the set-up's own compiled chunk; env steps per second."""
     start = time.perf_counter()
-    state, metrics = sac.train_chunk(learner, state, regulariser, rounds)
+    trainer["state"], metrics = trainer["chunk"](
+        trainer["learner"], trainer["state"], trainer["regulariser"], rounds
+    )
     jax.block_until_ready(metrics.critic_loss)
-    return rounds / (time.perf_counter() - start), state
+    return rounds / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -127,6 +153,7 @@ def main() -> None:
             0.0,
         ),
         "cw3_cpu 3x128 rewired K=3, alignment 10": (cpu, True, 10.0),
+        "cw3_cpu 3x128 rewired K=3, masks from 16-bit draws (candidate)": (cpu, True, 0.0),
         "cw10 3x256 plain": (cw_run("cw10"), False, 0.0),
         "cw10 3x256 rewired K=3": (cw_run("cw10"), True, 0.0),
     }
@@ -138,8 +165,15 @@ def main() -> None:
     trainers = {}
     for name, (spec, rewired, beta) in setups.items():
         learner, state, regulariser = _training(spec, rewired, beta)
-        _, state = _train_window(learner, state, regulariser, args.rounds)
-        trainers[name] = [learner, state, regulariser]
+        trainers[name] = trainer = {
+            "learner": learner,
+            "state": state,
+            "regulariser": regulariser,
+            "chunk": eqx.filter_jit(lambda *args: sac._train_chunk(*args)),
+        }
+        change = _masks_from_16_bits() if "16-bit" in name else contextlib.nullcontext()
+        with change:  # traced and compiled here, at the windows' own length
+            _train_window(trainer, args.rounds)
     samples: dict[str, list[float]] = {"host loop": [], "HostVecEnv scan": []}
     samples |= {name: [] for name in setups}
     for _ in range(args.repeats):  # interleaved, so drifts of the machine hit all alike
@@ -147,8 +181,7 @@ def main() -> None:
         rate, env_state = _callback_loop(args.rounds, env, env_state)
         samples["HostVecEnv scan"].append(rate)
         for name, trainer in trainers.items():
-            rate, trainer[1] = _train_window(*trainer, args.rounds)
-            samples[name].append(rate)
+            samples[name].append(_train_window(trainer, args.rounds))
     rows = {
         name: {
             "median": statistics.median(v),
