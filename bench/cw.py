@@ -147,6 +147,14 @@ CANDIDATES = {
 that set-up is traced and compiled."""
 
 
+def _candidate_change(setup: str):
+    """The change of the candidate named in `setup`, or no change."""
+    for candidate, make in CANDIDATES.items():
+        if candidate in setup:
+            return make()
+    return contextlib.nullcontext()
+
+
 def _train_window(trainer, rounds: int) -> float:
     """Train `rounds` rounds with the set-up's own compiled chunk; env steps per second."""
     start = time.perf_counter()
@@ -209,9 +217,7 @@ def main() -> None:
             "regulariser": regulariser,
             "chunk": eqx.filter_jit(lambda *args: sac._train_chunk(*args)),
         }
-        changes = [make() for candidate, make in CANDIDATES.items() if candidate in name]
-        with changes[0] if changes else contextlib.nullcontext():
-            # traced and compiled here, at the windows' own length
+        with _candidate_change(name):  # traced and compiled here, at the windows' length
             _train_window(trainer, args.rounds)
     samples: dict[str, list[float]] = {"host loop": [], "HostVecEnv scan": []}
     samples |= {name: [] for name in setups}
