@@ -7,6 +7,7 @@ Targets are wrapped in `jax.lax.stop_gradient` explicitly.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
@@ -32,6 +33,7 @@ __all__ = [
     "sample_tanh_gaussian",
     "td_target",
     "twin_q",
+    "weighted_term",
 ]
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
@@ -133,6 +135,17 @@ def distillation_loss(
 # -------------------------------------------------------------- regularisers
 
 
+def weighted_term(coef: Float[Array, ""], term: Callable[[], Scalar]) -> Scalar:
+    """`coef * term()`, with `term` not evaluated where `coef` is 0 (a first task).
+
+    Value and gradients are those of `coef * term()` whenever `term()` is finite; a
+    `jax.lax.cond` keeps one compiled program for every task and skips the term's
+    forward and backward passes on a first task (under `vmap` with a batched `coef`
+    both branches run, as before).
+    """
+    return jax.lax.cond(coef != 0, lambda: coef * term(), lambda: jnp.zeros((), coef.dtype))
+
+
 class AbstractRegulariser(eqx.Module):
     """An extra actor-loss term supplied by a continual-learning method.
 
@@ -164,7 +177,7 @@ class L2Regulariser(AbstractRegulariser):
 
     def __call__(self, actor: AbstractPolicyNet) -> Scalar:
         body = actor.body if isinstance(actor, RewiredMLP) else actor
-        return self.coef * l2_loss(body, self.anchor)
+        return weighted_term(self.coef, lambda: l2_loss(body, self.anchor))
 
 
 class AlignmentRegulariser(AbstractRegulariser):
@@ -181,4 +194,4 @@ class AlignmentRegulariser(AbstractRegulariser):
     def __call__(self, actor: AbstractPolicyNet) -> Scalar:
         if not isinstance(actor, RewiredMLP):
             raise TypeError("AlignmentRegulariser needs a RewiredMLP actor")
-        return self.beta * alignment_loss(actor, self.anchor)
+        return weighted_term(self.beta, lambda: alignment_loss(actor, self.anchor))

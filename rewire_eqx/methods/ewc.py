@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Scalar
 
-from rewire_eqx.losses import AbstractRegulariser, gaussian_head
+from rewire_eqx.losses import AbstractRegulariser, gaussian_head, weighted_term
 from rewire_eqx.methods.base import AbstractMethod, TaskEnd
 from rewire_eqx.networks import AbstractPolicyNet, PlainMLP
 from rewire_eqx.specs import build
@@ -84,10 +84,14 @@ class EWCRegulariser(AbstractRegulariser):
     def __call__(self, actor: AbstractPolicyNet) -> Scalar:
         assert isinstance(actor, PlainMLP)
         current, anchor = _hidden_params(actor), _hidden_params(self.anchor)
-        total = jnp.zeros(())
-        for (w, b), (w0, b0), (fw, fb) in zip(current, anchor, self.fisher):
-            total = total + jnp.sum(fw * (w - w0) ** 2) + jnp.sum(fb * (b - b0) ** 2)
-        return self.coef * total
+
+        def penalty() -> Scalar:
+            total = jnp.zeros(())
+            for (w, b), (w0, b0), (fw, fb) in zip(current, anchor, self.fisher):
+                total = total + jnp.sum(fw * (w - w0) ** 2) + jnp.sum(fb * (b - b0) ** 2)
+            return total
+
+        return weighted_term(self.coef, penalty)
 
 
 class EWCState(eqx.Module):
