@@ -239,12 +239,13 @@ def _policy_out(
     head,
     dropout_key: PRNGKeyArray | None = None,
 ) -> Array:
-    """The policy's head outputs on a batch; with `dropout_key` (a policy with Dropout,
-    during training), every sample draws its own mask."""
+    """The policy's head outputs on a batch; with `dropout_key` (a `PlainMLP` with
+    Dropout, during training), every sample has its own masks, all from one draw."""
     if dropout_key is None:
         return jax.vmap(lambda o: policy(o, head=head))(obs)
-    keys = jax.random.split(dropout_key, obs.shape[0])
-    return jax.vmap(lambda o, k: policy(o, head=head, key=k))(obs, keys)
+    assert isinstance(policy, PlainMLP)
+    keep = policy.dropout_masks(dropout_key, (obs.shape[0],))
+    return jax.vmap(lambda o, m: policy(o, head=head, keep=m))(obs, keep)
 
 
 def _dropout_key(actor: AbstractPolicyNet, key: PRNGKeyArray) -> PRNGKeyArray | None:

@@ -493,20 +493,60 @@ def test_dropout_acts_only_with_a_key_and_matches_a_numpy_restatement():
     plain = PlainMLP(IN, (64, 64), OUT, activation="relu", key=jax.random.key(0))
     np.testing.assert_array_equal(body(x), plain(x))  # no key: evaluation, no dropout
     key = jax.random.key(2)
-    keys = jax.random.split(key, 2)
+    keep = np.asarray(jax.random.bernoulli(key, 0.9, (128,)))  # both layers, one draw
     h = np.asarray(x, np.float64)
-    for layer, k in zip(body.hidden, keys):
+    for layer, units in zip(body.hidden, (slice(0, 64), slice(64, 128))):
         out = np.asarray(layer.weight, np.float64) @ h + np.asarray(layer.bias, np.float64)
-        keep = np.asarray(jax.random.bernoulli(k, 0.9, out.shape))
-        h = np.maximum(np.where(keep, out / 0.9, 0.0), 0.0)
+        h = np.maximum(np.where(keep[units], out / 0.9, 0.0), 0.0)
     head = body.head(0)
     want = np.asarray(head.weight, np.float64) @ h + np.asarray(head.bias, np.float64)
     np.testing.assert_allclose(body(x, key=key), want, rtol=1e-4, atol=1e-5)
-    drops = [
-        float(jnp.mean(~jax.random.bernoulli(k, 0.9, (100_000,))))
-        for k in jax.random.split(key, 3)
-    ]
-    assert all(abs(d - 0.1) < 0.005 for d in drops)
+    np.testing.assert_array_equal(body(x, keep=jnp.asarray(keep)), body(x, key=key))
+    drops = 1.0 - np.asarray(body.dropout_masks(key, (1000,)), np.float64)
+    assert drops.shape == (1000, 128)
+    assert abs(drops.mean() - 0.1) < 0.005  # 128k draws: standard error 8.4e-4
+    # masks of different samples and of different units are independent
+    assert abs(np.corrcoef(drops[:, 0], drops[:, 1])[0, 1]) < 0.1
+    assert abs(np.corrcoef(drops[:-1, 0], drops[1:, 0])[0, 1]) < 0.1
+
+
+def test_a_batched_training_pass_gives_every_sample_its_own_masks_from_one_draw():
+    """`sac._policy_out` with a Dropout key, against a NumPy restatement of the network
+    (LayerNorm + tanh after the first layer, LeakyReLU after the others) with the masks
+    of `dropout_masks(key, (batch,))`; without a key, no Dropout."""
+    from rewire_eqx import sac
+
+    net = PlainMLP(
+        5,
+        (6, 4),
+        3,
+        num_heads=2,
+        dropout=0.25,
+        first_layer_norm=True,
+        key=jax.random.key(0),
+    )
+    obs = jax.random.normal(jax.random.key(1), (7, 5))
+    key = jax.random.key(2)
+    keep = np.asarray(net.dropout_masks(key, (7,)))
+    assert keep.shape == (7, 10) and 0 < keep.mean() < 1
+    assert len({row.tobytes() for row in keep}) > 1  # samples differ
+    x = np.asarray(obs, np.float64)
+    for index, (layer, cols) in enumerate(zip(net.hidden, (slice(0, 6), slice(6, 10)))):
+        z = x @ np.asarray(layer.weight, np.float64).T + np.asarray(layer.bias)
+        z = np.where(keep[:, cols], z / 0.75, 0.0)
+        if index == 0:
+            z = np.tanh(
+                (z - z.mean(-1, keepdims=True)) / np.sqrt(z.var(-1, keepdims=True) + 1e-5)
+            )
+        else:
+            z = np.where(z > 0, z, 0.2 * z)
+        x = z
+    head = net.head(1)
+    expected = x @ np.asarray(head.weight, np.float64).T + np.asarray(head.bias)
+    np.testing.assert_allclose(sac._policy_out(net, obs, 1, key), expected, atol=1e-5)
+    without = np.asarray(sac._policy_out(net, obs, 1))
+    np.testing.assert_allclose(without, jax.vmap(lambda o: net(o, head=1))(obs))
+    assert not np.allclose(expected, without)
 
 
 def test_one_cached_wiring_is_under_half_a_percent_of_the_paper_actor():
