@@ -224,8 +224,8 @@ class PlainMLP(AbstractPolicyNet, AbstractPolicyFn):
     ) -> Bool[Array, "*batch units"]:
         """Dropout's keep-masks (each unit kept with probability `1 - dropout`), every
         hidden layer's units side by side, for `batch_shape` passes: one random draw for
-        all of them (per-layer or per-sample draws are a fifth of a rewired learner's
-        time on Continual World, `bench.cw`)."""
+        all of them, instead of a key split and a draw per sample and layer (timings:
+        `docs/benchmarks.md`, Continual World)."""
         shape = (*batch_shape, sum(self.hidden_sizes))
         return jax.random.bernoulli(key, 1.0 - self.dropout, shape)
 
