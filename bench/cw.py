@@ -85,7 +85,8 @@ def _callback_loop(steps: int, env, state) -> tuple[float, object]:
 
 def _training(spec, rewired: bool, align_beta: float | None = 0.0):
     """A warm learner state and its regulariser: a rewired actor gets Rewire's
-    alignment (computed, with coefficient `align_beta`) unless `align_beta` is None."""
+    alignment with coefficient `align_beta` (skipped by the library at 0) unless
+    `align_beta` is None (no regulariser)."""
     spec = dataclasses.replace(
         spec, method=dataclasses.replace(spec.method, name="rewire" if rewired else "sacn")
     )
