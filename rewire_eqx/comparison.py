@@ -312,13 +312,15 @@ def _run_planned(
         else:
             pool = backends.LocalWorkers(jobs) if jobs > 1 else backends.InProcess()
         # seed by seed (every variant of seed 0 first): a comparison stopped part-way
-        # holds whole seeds, and a report can be built from them
+        # holds whole seeds, and a report can be built from them; within a seed, local
+        # workers start the variant that has run longest first (`jobs.next_job`)
         for variant, seed, job, folder in sorted(planned, key=lambda item: item[1]):
             if folder in finished:
                 print(f"compare: {variant} seed {seed}: finished ({folder})", flush=True)
             else:
+                name = f"{variant} seed {seed}"
                 pool.submit(
-                    backends.Job(f"{variant} seed {seed}", job, folder, allow_mixed)
+                    backends.Job(name, job, folder, allow_mixed, kind=variant, batch=seed)
                 )
         return [outcome for outcome in pool.collect() if not outcome.ok]
     by_variant: dict[str, list] = {}

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 from rewire_eqx.specs import RunSpec, spec_from_dict, spec_to_dict
@@ -38,6 +39,7 @@ __all__ = [
     "InProcess",
     "LocalWorkers",
     "PollingJobs",
+    "next_job",
     "default_workers",
     "core_shares",
     "ended_line",
@@ -57,6 +59,8 @@ class Job:
     spec: RunSpec
     folder: Path
     allow_mixed: bool = False  # use a folder trained by other code (compare's check)
+    kind: str = ""  # jobs of one kind (a comparison's variant) take about as long
+    batch: int = 0  # queued jobs of a lower batch (a comparison's seed) start first
 
     @property
     def log(self) -> Path:
@@ -217,7 +221,8 @@ class PollingJobs(AbstractJobs):
 
 
 class LocalWorkers(PollingJobs):
-    """Up to `workers` jobs at once, each in its own process confined to its cores."""
+    """Up to `workers` jobs at once, each in its own process confined to its cores; a
+    free worker takes the queued job `next_job` picks (lowest batch, longest kind)."""
 
     def __init__(
         self,
@@ -234,6 +239,7 @@ class LocalWorkers(PollingJobs):
         self._order: list[str] = []
         self._running: dict[int, _Running] = {}  # slot -> running job
         self._outcomes: dict[str, Outcome] = {}
+        self._seconds: dict[str, float] = {}  # kind -> longest time a job of it ran
 
     # -- the interface
 
@@ -244,15 +250,20 @@ class LocalWorkers(PollingJobs):
         self._queue.append(job)
 
     def poll(self) -> list[str]:
+        now = time.monotonic()  # one clock reading: jobs started together tie
         for slot, running in list(self._running.items()):
             code = running.process.poll()
+            kind, took = running.job.kind, now - running.started
+            self._seconds[kind] = max(self._seconds.get(kind, 0.0), took)
             if code is not None:
                 del self._running[slot]
                 self._outcomes[running.job.name] = worker_outcome(running.job, code)
                 print(ended_line(self._outcomes[running.job.name]), flush=True)
         for slot in range(self.workers):
             if slot not in self._running and self._queue:
-                self._start(slot, self._queue.pop(0))
+                still_running = {r.job.kind for r in self._running.values()}
+                pick = next_job(self._queue, self._seconds, still_running)
+                self._start(slot, self._queue.pop(pick), now)
         return [self._progress_line(r) for _, r in sorted(self._running.items())]
 
     def _busy(self) -> bool:
@@ -275,14 +286,32 @@ class LocalWorkers(PollingJobs):
 
     # -- workers
 
-    def _start(self, slot: int, job: Job) -> None:
+    def _start(self, slot: int, job: Job, now: float) -> None:
         cores = self.shares[slot]
         process = spawn_worker(job, cores)
-        self._running[slot] = _Running(job, process, cores, time.monotonic())
+        self._running[slot] = _Running(job, process, cores, now)
         print(f"compare: {job.name}: started on cores {cores} (log {job.log})", flush=True)
 
     def _progress_line(self, running: _Running) -> str:
         return progress_line(running.job, f"cores {running.cores}", running.started)
+
+
+def next_job(
+    queue: list[Job], seconds: dict[str, float], running: AbstractSet[str] = frozenset()
+) -> int:
+    """The index in `queue` of the job to start next: of the lowest batch still queued
+    (a comparison starts seed by seed, so that a stopped one holds whole seeds), the
+    job whose kind has run longest so far (`seconds`: finished jobs' durations and
+    running jobs' elapsed times), so that the short jobs come last and the workers end
+    close together (longest processing time first). A tie goes to a kind in `running`,
+    whose jobs take longer than their elapsed time, then to submission order; kinds
+    never seen count 0, so with nothing known the queue runs in submission order."""
+    batch = min(job.batch for job in queue)
+    candidates = [i for i, job in enumerate(queue) if job.batch == batch]
+    return max(
+        candidates,
+        key=lambda i: (seconds.get(queue[i].kind, 0.0), queue[i].kind in running, -i),
+    )
 
 
 def spawn_worker(job: Job, cores: list[int], **popen) -> subprocess.Popen:
