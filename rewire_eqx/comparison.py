@@ -82,6 +82,9 @@ def variant_spec(spec: RunSpec, variant: str) -> RunSpec:
     )
 
 
+XLA_CACHE = ".xla_cache"  # in the output folder: the workers' compiled programs
+
+
 def job_folder(spec: RunSpec, variant: str, seed: int) -> Path:
     """The fixed run folder of one (variant, seed) job of a comparison."""
     return Path(spec.output_dir) / f"{spec.name}_{variant}" / f"seed{seed}"
@@ -228,7 +231,8 @@ def compare(
                 finished.add(folder)
             planned.append((variant, seed, job, folder))
         runs[variant] = [str(job_folder(spec, variant, seed)) for seed in range(seeds)]
-    failed = _run_planned(planned, finished, together, jobs, allow_mixed, ray)
+    xla_cache = Path(spec.output_dir) / XLA_CACHE
+    failed = _run_planned(planned, finished, together, jobs, allow_mixed, ray, xla_cache)
     metrics, labelled = [], []
     (out / "metrics").mkdir(exist_ok=True)
     (out / "failed.md").unlink(missing_ok=True)
@@ -297,11 +301,18 @@ def _code_line(labelled: list[dict]) -> str:
 
 
 def _run_planned(
-    planned, finished: set[Path], together: bool, jobs: int, allow_mixed: bool, ray=None
+    planned,
+    finished: set[Path],
+    together: bool,
+    jobs: int,
+    allow_mixed: bool,
+    ray=None,
+    xla_cache: Path | None = None,
 ):
     """Run the planned (variant, seed, spec, folder) jobs; returns the failed outcomes
     (only worker processes can fail a job alone). Jobs whose folders are in `finished`
-    are only announced: no worker is started to read them."""
+    are only announced: no worker is started to read them. Local workers share
+    `xla_cache` as their persistent compilation cache."""
     from rewire_eqx import jobs as backends
 
     if not together:
@@ -310,7 +321,11 @@ def _run_planned(
 
             pool = RayJobs(ray)
         else:
-            pool = backends.LocalWorkers(jobs) if jobs > 1 else backends.InProcess()
+            pool = (
+                backends.LocalWorkers(jobs, xla_cache=xla_cache)
+                if jobs > 1
+                else backends.InProcess()
+            )
         # seed by seed (every variant of seed 0 first): a comparison stopped part-way
         # holds whole seeds, and a report can be built from them; within a seed, local
         # workers start the variant that has run longest first (`jobs.next_job`)

@@ -11,7 +11,9 @@ resumes every job. Two backends:
   also sizes XLA's thread pool), at most `n` at a time. A worker that dies (SIGKILL, a
   non-finite loss, a full disk) fails its own job, with the end of its log as the
   message; the other jobs go on. `stop()` (and Ctrl-C inside `collect`) interrupts every
-  worker, which writes a checkpoint of its last finished chunk first.
+  worker, which writes a checkpoint of its last finished chunk first. A free worker
+  takes the longest-running kind of the lowest queued seed (`next_job`), and workers
+  share a persistent compilation cache (`worker_environment`).
 
 `ray_jobs.RayJobs` runs the same worker processes as tasks of a Ray cluster.
 """
@@ -45,6 +47,7 @@ __all__ = [
     "ended_line",
     "progress_line",
     "spawn_worker",
+    "worker_environment",
     "worker_outcome",
 ]
 
@@ -231,8 +234,10 @@ class LocalWorkers(PollingJobs):
         cores: list[int] | None = None,
         poll_seconds: float = 2.0,
         print_every: float = 60.0,
+        xla_cache: Path | None = None,
     ):
         self.workers = default_workers() if workers is None else workers
+        self.xla_cache = xla_cache
         self.shares = core_shares(self.workers, cores)
         self.poll_seconds, self.print_every = poll_seconds, print_every
         self._queue: list[Job] = []
@@ -288,7 +293,7 @@ class LocalWorkers(PollingJobs):
 
     def _start(self, slot: int, job: Job, now: float) -> None:
         cores = self.shares[slot]
-        process = spawn_worker(job, cores)
+        process = spawn_worker(job, cores, xla_cache=self.xla_cache)
         self._running[slot] = _Running(job, process, cores, now)
         print(f"compare: {job.name}: started on cores {cores} (log {job.log})", flush=True)
 
@@ -314,9 +319,25 @@ def next_job(
     )
 
 
-def spawn_worker(job: Job, cores: list[int], **popen) -> subprocess.Popen:
+def worker_environment(xla_cache: Path | None = None) -> dict[str, str]:
+    """A worker's environment: this process's, unbuffered, and with `xla_cache` as
+    JAX's persistent compilation cache (unless JAX_COMPILATION_CACHE_DIR is set
+    already): a worker then loads the programs another worker compiled for a job of
+    the same shapes (another seed of a variant) instead of compiling them again, as
+    one process running the jobs one after another reuses its own."""
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    if xla_cache is not None:
+        env.setdefault("JAX_COMPILATION_CACHE_DIR", str(xla_cache))
+    return env
+
+
+def spawn_worker(
+    job: Job, cores: list[int], xla_cache: Path | None = None, **popen
+) -> subprocess.Popen:
     """Start `python -m rewire_eqx.worker` on `job` (written beside its folder as
-    `<seed>.job.json`), confined to `cores`, its output in `job.log`."""
+    `<seed>.job.json`), confined to `cores`, its output in `job.log`, with the
+    environment of `worker_environment(xla_cache)`."""
     job.folder.parent.mkdir(parents=True, exist_ok=True)
     job_file = job.folder.parent / f"{job.folder.name}.job.json"
     job_file.write_text(
@@ -329,8 +350,7 @@ def spawn_worker(job: Job, cores: list[int], **popen) -> subprocess.Popen:
             }
         )
     )
-    env = dict(os.environ)
-    env["PYTHONUNBUFFERED"] = "1"
+    env = worker_environment(xla_cache)
     argv = [sys.executable, "-m", "rewire_eqx.worker", str(job_file)]
     with open(job.log, "w") as log:
         return subprocess.Popen(

@@ -46,13 +46,16 @@ def references(
     `spec.seed + seeds - 1` (with `jobs > 1` in that many worker processes); write and
     return the table: per seed and, as `final` / `auc`, their mean over seeds."""
     from rewire_eqx import jobs as backends
-    from rewire_eqx.comparison import job_folder, prepare_job, variant_spec
+    from rewire_eqx.comparison import XLA_CACHE, job_folder, prepare_job, variant_spec
 
     if seeds < 1:
         raise ValueError(f"references: seeds={seeds} must be >= 1")
     if jobs < 1:
         raise ValueError(f"references: jobs={jobs} must be >= 1")
-    pool = backends.LocalWorkers(jobs) if jobs > 1 else backends.InProcess()
+    if jobs > 1:
+        pool = backends.LocalWorkers(jobs, xla_cache=Path(spec.output_dir) / XLA_CACHE)
+    else:
+        pool = backends.InProcess()
     folders = []
     for seed in range(spec.seed, spec.seed + seeds):
         # the job and folder `compare` gives SAC-N: either command reuses the other's run

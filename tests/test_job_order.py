@@ -65,7 +65,7 @@ def test_local_workers_give_the_second_seed_long_job_to_the_worker_that_ran_a_sh
     long seed-1 job, and each worker runs one short and one long job."""
     started = []
 
-    def fake_worker(job, cores):
+    def fake_worker(job, cores, **_):
         started.append((job.name, tuple(cores)))
         return subprocess.Popen(["sleep", "0.3" if job.kind == "short" else "1.2"])
 

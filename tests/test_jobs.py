@@ -12,6 +12,7 @@ from test_runner import _tiny as _runner_tiny
 
 from rewire_eqx import jobs as backends
 from rewire_eqx.comparison import (
+    XLA_CACHE,
     CompareFailures,
     MixedCodeError,
     compare,
@@ -51,12 +52,16 @@ def test_core_shares_split_the_cores_evenly_and_never_leave_a_worker_without_one
 
 
 def test_workers_survive_a_killed_one_and_give_the_metrics_of_the_sequential_comparison(
-    tmp_path,
+    tmp_path, monkeypatch
 ):
     """Two workers, each on one core: the one running FT-1 is SIGKILLed and fails its
     job alone, Rewire's goes on; the comparison command then finds the finished job and
     runs the killed one again. Both end with the R and curves of the same jobs run in
-    this process (a job's metrics do not depend on where it ran)."""
+    this process (a job's metrics do not depend on where it ran), and the comparison's
+    workers shared their compiled programs in the output folder's cache."""
+    # the tiny spec's programs compile in well under JAX's 1 s threshold for caching
+    monkeypatch.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
     seq, par = _tiny(tmp_path / "seq"), _tiny(tmp_path / "par")
     compare(seq, variants=["ft1", "rewire"], seeds=1, out=tmp_path / "r1")
     pool = backends.LocalWorkers(2, poll_seconds=0.2, print_every=1e9)
@@ -80,6 +85,18 @@ def test_workers_survive_a_killed_one_and_give_the_metrics_of_the_sequential_com
         assert b["code"] == code_version()
     table = (tmp_path / "r2" / "table.md").read_text()
     assert table.startswith("Trained by: ") and code_version()["commit"] in table
+    assert any((Path(par.output_dir) / XLA_CACHE).glob("jit_*"))
+
+
+def test_a_worker_gets_the_compilation_cache_unless_one_is_set_already(monkeypatch):
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    assert "JAX_COMPILATION_CACHE_DIR" not in backends.worker_environment()
+    env = backends.worker_environment(Path("/runs/.xla_cache"))
+    assert env["JAX_COMPILATION_CACHE_DIR"] == "/runs/.xla_cache"
+    assert env["PYTHONUNBUFFERED"] == "1"
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", "/mine")
+    env = backends.worker_environment(Path("/runs/.xla_cache"))
+    assert env["JAX_COMPILATION_CACHE_DIR"] == "/mine"
 
 
 def test_a_worker_that_raises_reports_its_error_and_the_report_keeps_the_rest(tmp_path):
