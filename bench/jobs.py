@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from rewire_eqx.provenance import code_version
+
 DEFAULT_ARGS = [
     "specs/cw3_cpu.py",
     "--variants",
@@ -53,8 +55,19 @@ def _compare(args: list[str], jobs: int, root: Path) -> float:
         str(out / "report"),
     ]
     started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    with open(out.with_suffix(".log"), "w") as log:
+        subprocess.run(command, check=True, stdout=log)
     return time.perf_counter() - started
+
+
+def _starts(log: Path) -> list[str]:
+    """`<job> on cores [c]` for every worker start, in order (the `--jobs 2` log)."""
+    marker = ": started on cores "
+    return [
+        line.removeprefix("compare: ").split(" (log")[0].replace(marker, " on cores ")
+        for line in log.read_text().splitlines()
+        if marker in line
+    ]
 
 
 def _metrics(root: Path) -> dict[str, dict]:
@@ -74,7 +87,9 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="bench_jobs_"))
     try:
         sequential = _compare(args, 1, root)
+        print(f"sequential: {sequential:.1f} s", flush=True)
         parallel = _compare(args, 2, root)
+        starts = _starts(root / "jobs2.log")
         one, two = _metrics(root / "jobs1"), _metrics(root / "jobs2")
         same = {
             name: one[name]["R"] == two[name]["R"]
@@ -85,6 +100,7 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
     result = {
         "command": "python -m rewire_eqx compare " + " ".join(args) + " --jobs {1,2}",
+        "code": code_version(),
         "machine": {
             "cpus": __import__("os").cpu_count(),
             "python": platform.python_version(),
@@ -93,6 +109,8 @@ def main() -> None:
         "jobs2_seconds": parallel,
         "speedup": sequential / parallel,
         "jobs": len(one),
+        # which worker started which job, in order (jobs.next_job picks them)
+        "jobs2_starts": starts,
         "metrics_identical_per_job": same,
         # each job's own training time (compilation and evaluation excluded) in both
         # modes: whether the --jobs 2 wall time is bound by one long job (imbalance) or
