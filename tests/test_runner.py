@@ -597,9 +597,9 @@ def test_references_are_sac_n_finals_and_aucs_and_reuse_the_comparison_run(
     pools = []
 
     class Workers(backends.InProcess):  # records what references asks the workers to do
-        def __init__(self, workers):
+        def __init__(self, workers, xla_cache=None):
             super().__init__()
-            self.workers, self.jobs = workers, []
+            self.workers, self.jobs, self.xla_cache = workers, [], xla_cache
             pools.append(self)
 
         def submit(self, job):
@@ -612,6 +612,7 @@ def test_references_are_sac_n_finals_and_aucs_and_reuse_the_comparison_run(
     )
     ((pool,),) = [pools]
     assert pool.workers == 2
+    assert pool.xla_cache == Path(spec.output_dir) / ".xla_cache"
     # the comparison's seeds are read here, not handed to a worker; seed 2 is trained
     assert [(job.name, job.folder, job.spec.seed) for job in pool.jobs] == [
         ("sacn seed 2", folders[2], 2)
