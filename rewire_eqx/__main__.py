@@ -4,4 +4,4 @@ import sys
 
 from rewire_eqx.cli import main
 
-sys.exit(main())
+sys.exit(main(compilation_cache=True))

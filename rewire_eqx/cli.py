@@ -103,9 +103,10 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
             )
         for folder in args.resume:
             try:
-                runner.load_resume(folder)
+                resumed, _ = runner.load_resume(folder)
             except runner.ResumeError as error:
                 raise SpecError(str(error)) from None
+            _compilation_cache(args, resumed.output_dir)
         specs, resumes, run_dirs = [None] * len(args.resume), args.resume, None
     else:
         if args.spec is None:
@@ -124,6 +125,7 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
                 )
             specs = [dataclasses.replace(spec, seed=seed) for seed in args.seeds]
             run_dirs = runner.new_seed_dirs(spec, args.seeds)
+        _compilation_cache(args, spec.output_dir)
     try:
         folders = runner.run_seeds(specs, resumes=resumes, run_dirs=run_dirs)
     except runner.TrainingDiverged as error:
@@ -135,6 +137,17 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
         print(f"run folder: {folder}")
     print(report([str(folder) for folder in folders]))
     return 0
+
+
+def _compilation_cache(args: argparse.Namespace, output_dir: str) -> None:
+    """With `main(compilation_cache=True)`, this process's persistent compilation cache
+    is `<output_dir>/.xla_cache`, the folder comparison workers share
+    (`jobs.use_compilation_cache`)."""
+    if args.compilation_cache:
+        from rewire_eqx.comparison import XLA_CACHE
+        from rewire_eqx.jobs import use_compilation_cache
+
+        use_compilation_cache(Path(output_dir) / XLA_CACHE)
 
 
 def _ray_options(args: argparse.Namespace):
@@ -211,6 +224,8 @@ def _compare(args: argparse.Namespace, rest: list[str]) -> int:
         jobs = 1  # Ray places the jobs
     from rewire_eqx.comparison import CompareFailures, MixedCodeError
 
+    if jobs == 1 and ray is None:  # jobs in this process (workers get the cache anyway)
+        _compilation_cache(args, spec.output_dir)
     try:
         report = compare(
             spec,
@@ -252,6 +267,8 @@ def _references(args: argparse.Namespace, rest: list[str]) -> int:
     from rewire_eqx.jobs import default_workers
 
     jobs = min(default_workers(), args.seeds) if args.jobs is None else args.jobs
+    if jobs == 1:
+        _compilation_cache(args, spec.output_dir)
     command = " ".join(["python -m rewire_eqx references", args.spec, *rest])
     for flag, value in (
         ("--out", args.out),
@@ -460,7 +477,11 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     return parser, run
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, compilation_cache: bool = False) -> int:
+    """Run one command; its exit status. `compilation_cache=True` (as `python -m
+    rewire_eqx` calls it) gives a command that trains in this process the output
+    folder's persistent compilation cache: a process-wide JAX option, left unset for
+    calls from Python (the test suite, notebooks)."""
     from rewire_eqx.worker import interruptible
 
     interruptible()  # Ctrl-C or kill -INT stops a run with its checkpoint, even a background one
@@ -473,6 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_parser.print_help()
         return 0 if len(argv) > 1 else 2
     args, rest = parser.parse_known_args(argv)
+    args.compilation_cache = compilation_cache
     try:
         if args.command == "run":
             return _run(args, rest)

@@ -13,7 +13,8 @@ resumes every job. Two backends:
   message; the other jobs go on. `stop()` (and Ctrl-C inside `collect`) interrupts every
   worker, which writes a checkpoint of its last finished chunk first. A free worker
   takes the longest-running kind of the lowest queued seed (`next_job`), and workers
-  share a persistent compilation cache (`worker_environment`).
+  share a persistent compilation cache (`worker_environment`); the command-line process
+  that runs jobs itself uses the same one (`use_compilation_cache`).
 
 `ray_jobs.RayJobs` runs the same worker processes as tasks of a Ray cluster.
 """
@@ -47,6 +48,7 @@ __all__ = [
     "ended_line",
     "progress_line",
     "spawn_worker",
+    "use_compilation_cache",
     "worker_environment",
     "worker_outcome",
 ]
@@ -330,6 +332,24 @@ def worker_environment(xla_cache: Path | None = None) -> dict[str, str]:
     if xla_cache is not None:
         env.setdefault("JAX_COMPILATION_CACHE_DIR", str(xla_cache))
     return env
+
+
+def use_compilation_cache(xla_cache: Path) -> bool:
+    """Make `xla_cache` this process's persistent compilation cache, unless one is named
+    already (JAX_COMPILATION_CACHE_DIR or `jax_compilation_cache_dir`); True if it did.
+
+    The cache is a process-wide JAX option, so only a command-line process sets it
+    (`cli.main(compilation_cache=True)`, which `python -m rewire_eqx` calls), before
+    its first compilation: JAX decides once per process whether a cache is used. A
+    second `run` of a spec, or the next seed of a sequential `compare`, then loads the
+    programs that took JAX longer than its threshold (1 s by default) to compile, as the
+    workers of `LocalWorkers` do from the same folder."""
+    import jax
+
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR") or jax.config.jax_compilation_cache_dir:
+        return False
+    jax.config.update("jax_compilation_cache_dir", str(xla_cache))
+    return True
 
 
 def spawn_worker(

@@ -4,10 +4,13 @@ import dataclasses
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+from test_runner import _TINY_SPEC, _same_results
 from test_runner import _tiny as _runner_tiny
 
 from rewire_eqx import jobs as backends
@@ -97,6 +100,46 @@ def test_a_worker_gets_the_compilation_cache_unless_one_is_set_already(monkeypat
     monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", "/mine")
     env = backends.worker_environment(Path("/runs/.xla_cache"))
     assert env["JAX_COMPILATION_CACHE_DIR"] == "/mine"
+
+
+def test_a_command_line_run_uses_the_output_folders_compilation_cache_a_python_call_not(
+    tmp_path, monkeypatch
+):
+    """`python -m rewire_eqx run` writes its programs to `<output-dir>/.xla_cache`; a
+    second run of the spec loads them from there (JAX logs the hits) and ends with the
+    same metrics. `cli.main` called from Python sets no process-wide cache."""
+    from rewire_eqx import cli
+
+    spec_file = tmp_path / "spec.py"
+    spec_file.write_text(_TINY_SPEC)
+    out = tmp_path / "runs"
+    env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+    # the tiny spec's programs compile in well under JAX's 1 s threshold for caching
+    env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    env["JAX_LOG_COMPILES"] = "1"  # logs the cache's hits
+    command = [sys.executable, "-m", "rewire_eqx", "run", str(spec_file)]
+    command += ["--output-dir", str(out)]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert any((out / XLA_CACHE).glob("jit_*"))
+    assert "Persistent compilation cache hit" not in first.stderr
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "Persistent compilation cache hit for 'jit__train_chunk'" in second.stderr
+    a, b = sorted((out / "killed").iterdir())
+    _same_results(
+        json.loads((a / "metrics.json").read_text()),
+        json.loads((b / "metrics.json").read_text()),
+    )
+    # in this process: only `main(compilation_cache=True)` names a cache, and the same one
+    from rewire_eqx import runner
+
+    named = []
+    monkeypatch.setattr(backends, "use_compilation_cache", named.append)
+    monkeypatch.setattr(runner, "run_seeds", lambda specs, **_: [a])
+    assert cli.main(["run", "--resume", str(a)]) == 0 and named == []
+    assert cli.main(["run", "--resume", str(a)], compilation_cache=True) == 0
+    assert named == [out / XLA_CACHE]
 
 
 def test_a_worker_that_raises_reports_its_error_and_the_report_keeps_the_rest(tmp_path):
