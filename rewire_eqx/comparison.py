@@ -321,11 +321,7 @@ def _run_planned(
 
             pool = RayJobs(ray)
         else:
-            pool = (
-                backends.LocalWorkers(jobs, xla_cache=xla_cache)
-                if jobs > 1
-                else backends.InProcess()
-            )
+            pool = backends.local_jobs(jobs, xla_cache)
         # seed by seed (every variant of seed 0 first): a comparison stopped part-way
         # holds whole seeds, and a report can be built from them; within a seed, local
         # workers start the variant that has run longest first (`jobs.next_job`)

@@ -43,6 +43,7 @@ __all__ = [
     "LocalWorkers",
     "PollingJobs",
     "next_job",
+    "local_jobs",
     "default_workers",
     "core_shares",
     "ended_line",
@@ -319,6 +320,12 @@ def next_job(
         candidates,
         key=lambda i: (seconds.get(queue[i].kind, 0.0), queue[i].kind in running, -i),
     )
+
+
+def local_jobs(workers: int, xla_cache: Path | None = None) -> AbstractJobs:
+    """The backend for `workers` jobs at a time on this machine: `LocalWorkers` sharing
+    `xla_cache` with more than one, `InProcess` with one."""
+    return LocalWorkers(workers, xla_cache=xla_cache) if workers > 1 else InProcess()
 
 
 def worker_environment(xla_cache: Path | None = None) -> dict[str, str]:

@@ -52,10 +52,7 @@ def references(
         raise ValueError(f"references: seeds={seeds} must be >= 1")
     if jobs < 1:
         raise ValueError(f"references: jobs={jobs} must be >= 1")
-    if jobs > 1:
-        pool = backends.LocalWorkers(jobs, xla_cache=Path(spec.output_dir) / XLA_CACHE)
-    else:
-        pool = backends.InProcess()
+    pool = backends.local_jobs(jobs, Path(spec.output_dir) / XLA_CACHE)
     folders = []
     for seed in range(spec.seed, spec.seed + seeds):
         # the job and folder `compare` gives SAC-N: either command reuses the other's run
