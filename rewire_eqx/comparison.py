@@ -3,7 +3,9 @@ scenario over several seeds, then one report in an output folder: `table.md` (me
 over seeds), `intervals.md` / `intervals.json` (means with stratified bootstrap 95%
 intervals, normalised by the comparison's own SAC-N runs when it has them),
 `rewire_diagnostics.md` (per Rewire run and task: r0, mode rewards, kept mode,
-roll-back, adapter moves, alignment residual, weight drift), `runs.json` (the run folders), `metrics/<variant>_seed<k>.json` (copies of
+roll-back, adapter moves, alignment residual, weight drift), `differences.md` (Rewire
+minus every other variant, and the probability that Rewire scores higher, with
+intervals), `runs.json` (the run folders), `metrics/<variant>_seed<k>.json` (copies of
 each run's metrics) and `<variant>/` plots of its first seed.
 
 Each (variant, seed) job has a fixed run folder, `<output_dir>/<spec name>_<variant>/
@@ -199,6 +201,7 @@ def compare(
     job that fails in a worker is listed in `failed.md` and left out of the report; the
     others go on, and `CompareFailures` is raised after the report is written."""
     from rewire_eqx.report import (
+        difference_table,
         format_table,
         interval_table,
         load_metrics,
@@ -267,6 +270,8 @@ def compare(
     table = table + "\n\n" + intervals
     if any(m["method"] == "rewire" for m in labelled):
         (out / "rewire_diagnostics.md").write_text(rewire_diagnostics(labelled) + "\n")
+    if "rewire" in runs and len(runs) > 1:
+        (out / "differences.md").write_text(difference_table(labelled) + "\n")
     if against_paper:
         from rewire_eqx.paper import against_paper as beside_paper
 

@@ -245,17 +245,12 @@ def interval_table(labelled: list[dict], *, reps: int = 10_000) -> tuple[str, di
     from rewire_eqx.stats import stratified_bootstrap
 
     groups = _by_variant(labelled)
-    if "sacn" in groups:
-        finals, aucs = _reference(groups["sacn"])
-        basis = (
-            "success rates, not divided (Continual World's convention); forward "
-            if _success_rates(labelled)
-            else "normalised per task by SAC-N's mean final score over its runs; forward "
-        )
-        basis += "transfer against SAC-N's training curves"
-    else:
-        finals, aucs = np.ones(len(labelled[0]["tasks"])), None
-        basis = "raw scores (no SAC-N runs to normalise by); no forward transfer"
+    finals, aucs, basis = _scoring(labelled)
+    basis += (
+        "; no forward transfer"
+        if aucs is None
+        else "; forward transfer against SAC-N's training curves"
+    )
     fields = ("performance", "forgetting", "forward_transfer", "model_size")
     table: dict = {"basis": basis, "reference_finals": finals.tolist(), "variants": {}}
     lines = [
@@ -281,6 +276,60 @@ def interval_table(labelled: list[dict], *, reps: int = 10_000) -> tuple[str, di
         table["variants"][variant] = row
         lines.append(f"| {variant} | {len(runs)} | " + " | ".join(cells) + " |")
     return "\n".join(lines), table
+
+
+def _scoring(labelled: list[dict]) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """Per-task reference finals and AUCs for `task_scores` (SAC-N's, when its runs are
+    among `labelled`) and a phrase saying what the scores are."""
+    groups = _by_variant(labelled)
+    if "sacn" not in groups:
+        basis = "raw scores (no SAC-N runs to normalise by)"
+        return np.ones(len(labelled[0]["tasks"])), None, basis
+    finals, aucs = _reference(groups["sacn"])
+    basis = (
+        "success rates, not divided (Continual World's convention)"
+        if _success_rates(labelled)
+        else "normalised per task by SAC-N's mean final score over its runs"
+    )
+    return finals, aucs, basis
+
+
+def difference_table(
+    labelled: list[dict], focal: str = "rewire", *, reps: int = 10_000
+) -> str:
+    """Markdown table of `focal` against every other variant: the difference of their
+    average performances (scored as in `interval_table`) with a bootstrap 95% interval,
+    and the probability that a run of `focal` scores above a run of the other on a task
+    (rliable's probability of improvement) with its interval; each method's runs are
+    resampled on their own (`stats.bootstrap_difference`,
+    `stats.probability_of_improvement`)."""
+    from rewire_eqx.stats import bootstrap_difference, probability_of_improvement
+
+    groups = _by_variant(labelled)
+    if focal not in groups:
+        raise ValueError(f"difference_table: no runs of {focal!r}; have {list(groups)}")
+    finals, aucs, basis = _scoring(labelled)
+
+    def performance(runs):
+        return np.asarray([task_scores(m, finals, aucs)["performance"] for m in runs])
+
+    mine = performance(groups[focal])
+    lines = [
+        f"{focal} against each variant: difference of average performance and "
+        f"P({focal} > other), each with a bootstrap 95% interval (each method's runs "
+        f"resampled on their own, per task); {basis}.",
+        "",
+        f"| variant | runs | {focal} minus variant | P({focal} > variant) |",
+        "|---|---|---|---|",
+    ]
+    for variant, runs in groups.items():
+        if variant == focal:
+            continue
+        other = performance(runs)
+        difference = bootstrap_difference(mine, other, reps=reps)
+        improvement = probability_of_improvement(mine, other, reps=reps)
+        lines.append(f"| {variant} | {len(runs)} | {difference} | {improvement} |")
+    return "\n".join(lines)
 
 
 def per_task_table(labelled: list[dict], *, reps: int = 10_000) -> str:

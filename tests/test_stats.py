@@ -6,8 +6,12 @@ import warnings
 import numpy as np
 import pytest
 
-from rewire_eqx.report import interval_table, per_task_table
-from rewire_eqx.stats import stratified_bootstrap
+from rewire_eqx.report import difference_table, interval_table, per_task_table
+from rewire_eqx.stats import (
+    bootstrap_difference,
+    probability_of_improvement,
+    stratified_bootstrap,
+)
 
 
 def _rliable_interval(scores, reps):
@@ -51,6 +55,49 @@ def test_stratified_bootstrap_resamples_each_task_on_its_own():
         b.high, abs=0.06
     )
     assert a.high - a.low > 1.0  # not the zero width of a row bootstrap of `opposed`
+
+
+@pytest.mark.parametrize("runs_x,runs_y,tasks", [(5, 5, 3), (4, 3, 2), (3, 5, 1)])
+def test_probability_of_improvement_agrees_with_rliable(runs_x, runs_y, tasks):
+    """The point estimate equals rliable's (scipy's Mann-Whitney U), ties included."""
+    from rliable import metrics
+
+    rng = np.random.default_rng(runs_x * 10 + runs_y + tasks)
+    x = np.round(rng.uniform(size=(runs_x, tasks)), 1)  # rounding makes ties
+    y = np.round(rng.uniform(size=(runs_y, tasks)), 1)
+    ours = probability_of_improvement(x, y, reps=200)
+    assert ours.point == pytest.approx(metrics.probability_of_improvement(x, y))
+    assert probability_of_improvement(x, x, reps=200).point == pytest.approx(0.5)
+    assert ours.low <= ours.point <= ours.high
+
+
+def test_probability_of_improvement_counts_pairs_by_hand():
+    """Task 0: x (1, 3) against y (2, 4): one win in four pairs, no tie: 1/4. Task 1:
+    x (5, 5) against y (5, 4): two ties and two wins: (2 + 2/2) / 4 = 3/4. Mean 1/2.
+    Apart by far, every replicate is a win: the interval is [1, 1]."""
+    x = np.array([[1.0, 5.0], [3.0, 5.0]])
+    y = np.array([[2.0, 5.0], [4.0, 4.0]])
+    assert probability_of_improvement(x, y, reps=100).point == 0.5
+    apart = probability_of_improvement(x + 10, y, reps=500)
+    assert (apart.point, apart.low, apart.high) == (1.0, 1.0, 1.0)
+
+
+def test_bootstrap_difference_against_a_constant_is_a_shifted_bootstrap():
+    """Against a method that scores the same on every run, every replicate of the
+    difference is a replicate of the first method minus that constant, drawn from the
+    same generator: the interval is the shifted stratified interval, exactly."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(5, 3))
+    constant = np.full((4, 3), 0.25)
+    diff = bootstrap_difference(x, constant, reps=3_000, seed=5)
+    alone = stratified_bootstrap(x, reps=3_000, seed=5)
+    assert diff.point == pytest.approx(alone.point - 0.25)
+    assert diff.low == pytest.approx(alone.low - 0.25)
+    assert diff.high == pytest.approx(alone.high - 0.25)
+    flipped = bootstrap_difference(constant, constant + 1.0, reps=100)
+    assert (flipped.point, flipped.low, flipped.high) == (-1.0, -1.0, -1.0)
+    with pytest.raises(TypeError, match="other_runs tasks"):  # the same tasks, typed
+        bootstrap_difference(x, x[:, :2])
 
 
 def test_stratified_bootstrap_exact_small_case():
@@ -123,6 +170,33 @@ def test_interval_table_normalises_by_the_comparisons_own_sac_n():
     assert row["model_size"] == {"point": 1.0, "low": 1.0, "high": 1.0}
     assert table["variants"]["sacn"]["performance"]["point"] == pytest.approx(1.0)
     assert "normalised per task by SAC-N" in text and "| ft1 | 2 |" in text
+
+
+def test_difference_table_restates_rewire_minus_each_variant_on_normalised_scores():
+    """Rewire's and FT-1's final scores divided by SAC-N's mean R[j, j], as in the
+    interval table: the difference of their means, and rliable's probability of
+    improvement on the same matrices; SAC-N's row against itself is not listed."""
+    from rliable import metrics
+
+    sacn, ft1 = _sacn_and_ft1()
+    rewire = [
+        _run("rewire", s, [[100.0, None], [r0, r1]], [[[1, 9.0]], [[1, 9.0]]], 2.1)
+        for s, (r0, r1) in enumerate([(180.0, 420.0), (210.0, 380.0)])
+    ]
+    text = difference_table(sacn + ft1 + rewire, reps=400)
+    ref = np.array([200.0, 400.0])
+    mine = np.array([[180.0, 420.0], [210.0, 380.0]]) / ref
+    theirs = np.array([[-50.0, 400.0], [100.0, 200.0]]) / ref
+    row = next(line for line in text.splitlines() if line.startswith("| ft1 |"))
+    difference, improvement = row.split(" | ")[2:4]
+    assert float(difference.split(" [")[0]) == pytest.approx(
+        mine.mean() - theirs.mean(), rel=1e-3
+    )
+    expected = metrics.probability_of_improvement(mine, theirs)
+    assert float(improvement.split(" [")[0]) == pytest.approx(expected, rel=1e-3)
+    assert "| sacn | 2 |" in text and "| rewire |" not in text
+    with pytest.raises(ValueError, match="no runs of 'rewire'"):
+        difference_table(sacn + ft1)
 
 
 def test_success_rates_are_not_divided_and_the_tables_say_so():
