@@ -140,7 +140,7 @@ def _ours(
     runs = [m for m in metrics if m.get("variant") == variant]
     if not runs:
         return "-", "-"
-    size = f"{runs[0]['model_size']:.2f}"
+    size = f"{np.mean([m['model_size'] for m in runs]):.2f}"  # CSP's varies by run
     row = (intervals or {}).get("variants", {}).get(variant)
     if row and row.get("performance"):
         p = row["performance"]
